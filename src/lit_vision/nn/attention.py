@@ -150,7 +150,7 @@ class MultiHeadAttention(nn.Module):
                 f"choose num_heads from the divisors of {embed_dim}"
             )
         kdim = embed_dim if kdim is None else kdim
-        vdim = embed_dim if vdim is None else vdim
+        vdim = kdim if vdim is None else vdim
         if kdim != vdim:
             raise ValueError(f"kdim={kdim} and vdim={vdim} must be equal (keys and values share one kv projection)")
         if self_attention and kdim != embed_dim:

@@ -68,8 +68,16 @@ def masks(kind: str, length: int, key_length: int) -> dict:
     raise AssertionError(kind)
 
 
-MASK_KINDS = ["none", "padding", "float_padding", "causal", "float", "per_head", "padding_and_causal",
-              "bool_padding_float_mask"]  # fmt: skip
+MASK_KINDS = [
+    "none",
+    "padding",
+    "float_padding",
+    "causal",
+    "float",
+    "per_head",
+    "padding_and_causal",
+    "bool_padding_float_mask",
+]
 
 
 @pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
@@ -140,8 +148,11 @@ def test_fully_masked_rows_are_finite_zeros(dtype, need_weights):
     pad[0] = True  # every key of sample 0 is padding
     attn_mask = torch.zeros(L, L, dtype=torch.bool)
     attn_mask[2] = True  # query 2 sees nothing in every sample
-    for kwargs in ({"key_padding_mask": pad}, {"key_padding_mask": pad, "attn_mask": attn_mask},
-                   {"attn_mask": attn_mask.to(dtype).masked_fill(attn_mask, float("-inf"))}):  # fmt: skip
+    for kwargs in (
+        {"key_padding_mask": pad},
+        {"key_padding_mask": pad, "attn_mask": attn_mask},
+        {"attn_mask": attn_mask.to(dtype).masked_fill(attn_mask, float("-inf"))},
+    ):
         result = ours(x, **kwargs, need_weights=need_weights)
         out = result[0] if need_weights else result
         assert torch.isfinite(out).all()
@@ -205,8 +216,9 @@ def test_merge_masks_conventions():
     pad = torch.tensor([[False, True]])
     allowed = merge_masks(2, 2, batch_size=1, num_heads=1, dtype=torch.float32, key_padding_mask=pad, is_causal=True)
     assert allowed.dtype == torch.bool and allowed[0, 0].tolist() == [[True, False], [True, False]]
-    additive = merge_masks(2, 2, batch_size=1, num_heads=1, dtype=torch.float32, key_padding_mask=pad,
-                           attn_mask=torch.ones(2, 2))  # fmt: skip
+    additive = merge_masks(
+        2, 2, batch_size=1, num_heads=1, dtype=torch.float32, key_padding_mask=pad, attn_mask=torch.ones(2, 2)
+    )
     assert additive[0, 0].tolist() == [[1.0, float("-inf")], [1.0, float("-inf")]]
     assert merge_masks(2, 2, batch_size=1, num_heads=1, dtype=torch.float32) is None
 

@@ -100,8 +100,8 @@ class PatchEmbed(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
         x = self.proj(x)
         grid = (x.shape[-2], x.shape[-1])
-        # (B, D, h, w) -> (B, h*w, D); free when the conv output is channels-last
-        return x.permute(0, 2, 3, 1).flatten(1, 2), grid
+        # (B, D, h, w) -> (B, h*w, D) as a view in both memory formats (the class-token concat copies it once)
+        return x.flatten(2).transpose(1, 2), grid
 
 
 class DropPath(nn.Module):

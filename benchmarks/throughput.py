@@ -1,0 +1,301 @@
+"""Throughput of lit_vision networks against their timm twins: train-step and inference images per second.
+
+Each case builds the timm model and converts it with ``lit_vision.interop.timm.from_timm``, so both run the same
+architecture with the same weights. Both models live in one process; after a warm-up the two are timed in interleaved
+repeats (alternating which goes first) and the median of the repeats is reported, which keeps a shared, noisy machine
+from favouring either side. A train step is forward + cross-entropy + backward + AdamW step (same optimizer settings for
+both); inference is a forward pass under ``torch.inference_mode``. ``--dtype bf16`` runs both under autocast.
+
+    python benchmarks/throughput.py --cases vit_s16 vit_digits --repeats 5
+    python benchmarks/throughput.py --device cuda --dtype bf16 --channels-last
+
+Prints a markdown table (ratio = ours / timm, > 1 means ours is faster) followed by the machine and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark row: ``build_timm`` makes the reference network; ours is converted from it."""
+
+    name: str
+    description: str
+    build_timm: Callable[[], nn.Module]
+    batch_size: int
+    img_size: int
+    in_chans: int = 3
+    num_classes: int = 1000
+    needs: str = ""  # lit_vision module the conversion imports (the row is skipped with a note when it is missing)
+
+
+def _timm_model(name: str, **kwargs) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        import timm
+
+        return timm.create_model(name, pretrained=False, **kwargs)
+
+    return build
+
+
+def _timm_class(path: str, **kwargs) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        import importlib
+
+        module_name, class_name = path.rsplit(".", 1)
+        return getattr(importlib.import_module(module_name), class_name)(**kwargs)
+
+    return build
+
+
+DIGITS = dict(in_chans=1, num_classes=10)
+CASES: dict[str, Case] = {
+    case.name: case
+    for case in [
+        Case(
+            "vit_s16",
+            "vit_small_patch16_224 @224",
+            _timm_model("vit_small_patch16_224"),
+            32,
+            224,
+            needs="lit_vision.nn.vit",
+        ),
+        Case(
+            "vit_digits",
+            "ViT dim 64 depth 4 heads 4 patch 2 @16 (digits)",
+            _timm_class(
+                "timm.models.vision_transformer.VisionTransformer",
+                img_size=16,
+                patch_size=2,
+                embed_dim=64,
+                depth=4,
+                num_heads=4,
+                **DIGITS,
+            ),
+            64,
+            16,
+            **DIGITS,
+            needs="lit_vision.nn.vit",
+        ),
+        Case(
+            "swin_t",
+            "swin_tiny_patch4_window7_224 @224",
+            _timm_model("swin_tiny_patch4_window7_224"),
+            32,
+            224,
+            needs="lit_vision.nn.swin",
+        ),
+        Case(
+            "swin_digits",
+            "Swin patch 1 window 4 dim 48 depths (2, 2) heads (3, 6) @8 (digits)",
+            _timm_class(
+                "timm.models.swin_transformer.SwinTransformer",
+                img_size=8,
+                patch_size=1,
+                window_size=4,
+                embed_dim=48,
+                depths=(2, 2),
+                num_heads=(3, 6),
+                **DIGITS,
+            ),
+            64,
+            8,
+            **DIGITS,
+            needs="lit_vision.nn.swin",
+        ),
+        Case(
+            "convmixer_768_32",
+            "convmixer_768_32 @224",
+            _timm_model("convmixer_768_32"),
+            8,
+            224,
+            needs="lit_vision.nn.convmixer",
+        ),
+        Case(
+            "convmixer_digits",
+            "ConvMixer dim 64 depth 4 kernel 3 patch 1 @8 (digits)",
+            _timm_class(
+                "timm.models.convmixer.ConvMixer",
+                dim=64,
+                depth=4,
+                kernel_size=3,
+                patch_size=1,
+                **DIGITS,
+            ),
+            64,
+            8,
+            **DIGITS,
+            needs="lit_vision.nn.convmixer",
+        ),
+    ]
+}
+DEFAULT_CASES = list(CASES)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
+    if dtype == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Runner:
+    """Runs one model's train steps or inference passes on a fixed batch."""
+
+    def __init__(self, model: nn.Module, case: Case, args: argparse.Namespace, mode: str):
+        self.device = torch.device(args.device)
+        self.dtype = args.dtype
+        self.mode = mode
+        memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+        self.model = model.to(self.device, memory_format=memory_format)
+        generator = torch.Generator().manual_seed(0)
+        images = torch.randn(case.batch_size, case.in_chans, case.img_size, case.img_size, generator=generator)
+        self.images = images.to(self.device, memory_format=memory_format)
+        self.labels = torch.randint(0, case.num_classes, (case.batch_size,), generator=generator).to(self.device)
+        if mode == "train":
+            self.model.train()
+            fused = {"fused": True} if args.fused_adamw else {}
+            self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.05, **fused)
+        else:
+            self.model.eval()
+
+    def step(self) -> None:
+        if self.mode == "train":
+            with autocast(self.device, self.dtype):
+                loss = F.cross_entropy(self.model(self.images), self.labels)
+            loss.backward()
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        else:
+            with torch.inference_mode(), autocast(self.device, self.dtype):
+                self.model(self.images)
+
+    def time(self, steps: int) -> float:
+        """Seconds for ``steps`` consecutive steps."""
+        synchronize(self.device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        synchronize(self.device)
+        return time.perf_counter() - start
+
+
+def measure(case: Case, ours: nn.Module, theirs: nn.Module, mode: str, args: argparse.Namespace) -> dict:
+    runners = {"ours": Runner(ours, case, args, mode), "timm": Runner(theirs, case, args, mode)}
+    for runner in runners.values():  # warm-up: kernels, allocator, autotuning, optimizer state
+        runner.time(args.warmup)
+    # steps per timed repeat: enough for about --min-seconds on the slower model
+    per_step = max(runner.time(1) for runner in runners.values())
+    steps = max(1, min(args.max_steps, round(args.min_seconds / max(per_step, 1e-6))))
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    for repeat in range(args.repeats):
+        order = list(runners) if repeat % 2 == 0 else list(reversed(runners))
+        for name in order:
+            rates[name].append(steps * case.batch_size / runners[name].time(steps))
+    ours_rate, timm_rate = (statistics.median(rates[name]) for name in ("ours", "timm"))
+    return dict(ours=ours_rate, timm=timm_rate, ratio=ours_rate / timm_rate, steps=steps)
+
+
+def build_pair(case: Case) -> tuple[nn.Module, nn.Module]:
+    """timm reference and our network converted from it (same weights)."""
+    from lit_vision.interop.timm import from_timm
+
+    torch.manual_seed(0)
+    theirs = case.build_timm()
+    return from_timm(theirs), theirs
+
+
+def machine_info(args: argparse.Namespace) -> list[str]:
+    import timm
+
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        accelerator = torch.cuda.get_device_name(device)
+    else:
+        accelerator = f"CPU, {torch.get_num_threads()} threads"
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    return [
+        f"- device: {accelerator}; host CPU: {cpu}; {platform.system()} {platform.release()}",
+        f"- python {platform.python_version()}, torch {torch.__version__}, timm {timm.__version__}",
+        f"- dtype {args.dtype}, channels_last={args.channels_last}, fused AdamW={args.fused_adamw}, "
+        f"repeats {args.repeats} (median), warm-up {args.warmup} steps",
+        f"- command: `python {' '.join(sys.argv)}`",
+    ]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        default=DEFAULT_CASES,
+        choices=list(CASES),
+        metavar="CASE",
+        help=f"rows to run (default: all): {', '.join(CASES)}",
+    )
+    parser.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per model (median reported)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps per model before timing")
+    parser.add_argument("--min-seconds", type=float, default=1.0, help="target duration of one timed repeat")
+    parser.add_argument("--max-steps", type=int, default=50, help="cap on steps per timed repeat")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last images and weights")
+    parser.add_argument("--fused-adamw", action="store_true", help="fused AdamW for both models")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.warmup < 1:
+        parser.error(f"--repeats={args.repeats} and --warmup={args.warmup} must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    rows = ["| case | mode | batch | ours img/s | timm img/s | ours / timm |", "|---|---|---|---|---|---|"]
+    notes = []
+    for name in args.cases:
+        case = CASES[name]
+        try:
+            ours, theirs = build_pair(case)
+        except ImportError as error:  # e.g. a family whose lit_vision module is not written yet
+            notes.append(f"- {name}: skipped ({case.needs or 'lit_vision module'} unavailable: {error})")
+            continue
+        for mode in args.modes:
+            result = measure(case, ours, theirs, mode, args)
+            rows.append(
+                f"| {case.description} | {mode} | {case.batch_size} | {result['ours']:.1f} | {result['timm']:.1f} "
+                f"| {result['ratio']:.2f}x |"
+            )
+            print(rows[-1], file=sys.stderr, flush=True)
+        del ours, theirs
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    print("\n".join(rows + [""] + machine_info(args) + notes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Lightning callbacks of lit-vision, one job each."""

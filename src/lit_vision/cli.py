@@ -1,0 +1,73 @@
+"""The `lit-vision` command: LightningCLI with architecture and data chosen in YAML (subclass mode)."""
+
+import os
+import sys
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from lit_vision.callbacks.save_config import RunConfigCallback
+from lit_vision.cli_errors import LitVisionParser
+
+# DataModule attribute -> model init argument, linked once the DataModule exists (when the model takes it)
+DATA_TO_MODEL_LINKS = ("num_classes", "in_chans", "image_size")
+
+
+class LitVisionCLI(LightningCLI):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("subclass_mode_model", True)
+        kwargs.setdefault("subclass_mode_data", True)
+        kwargs.setdefault("save_config_callback", RunConfigCallback)
+        kwargs.setdefault("parser_kwargs", {"default_env": False})
+        kwargs.setdefault("parser_class", LitVisionParser)
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="After `fit`, run `test` with the best checkpoint when the DataModule has a test split.",
+        )
+        for name in DATA_TO_MODEL_LINKS:
+            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+
+    def after_fit(self) -> None:
+        if not self.config.fit.get("test_after_fit", True) or self.trainer.fast_dev_run:
+            return
+        if not _has_test_split(self.datamodule) or self.trainer.interrupted:
+            return
+        checkpoint = self.trainer.checkpoint_callback
+        ckpt_path = "best" if checkpoint is not None and getattr(checkpoint, "best_model_path", "") else None
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
+
+
+def _has_test_split(datamodule) -> bool:
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+
+    return datamodule is not None and is_overridden("test_dataloader", datamodule)
+
+
+def one_line(error: BaseException) -> str:
+    """The line of an error message that names the problem (jsonargparse wraps ours in a Union report)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    causes = [line[2:].strip(" \"'") for line in lines if line.startswith("- ") and "Expected a <class 'NoneType'>" not in line]
+    if lines[0].startswith("Does not validate against any of the Union subtypes") and causes:
+        return causes[0]
+    return lines[0]
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of `lit-vision`. Errors in user input end in one line; LIT_VISION_DEBUG=1 shows the traceback."""
+    try:
+        LitVisionCLI(args=args)
+    except (ValueError, FileNotFoundError, FloatingPointError, NotADirectoryError) as error:
+        if os.environ.get("LIT_VISION_DEBUG"):
+            raise
+        print(f"lit-vision: error: {one_line(error)}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

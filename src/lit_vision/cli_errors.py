@@ -1,0 +1,51 @@
+"""One-line command-line errors: jsonargparse's nested Union reports condensed to the key, the problem and the fix."""
+
+import re
+import sys
+from typing import NoReturn
+
+from jsonargparse import ArgumentParser
+from lightning.pytorch.cli import LightningArgumentParser
+
+_NOISE = (
+    "Does not validate against any of the Union subtypes",
+    "Subtypes:",
+    "Errors:",
+    "Given value",
+    "- Expected a <class 'NoneType'>",
+    "Problem with given class_path",
+    "Parser key",
+)
+
+
+def condense(message: str) -> str:
+    """`model.init_args.depth: Expected a <class 'int'>. Got value: abc` from jsonargparse's multi-line report."""
+    keys = re.findall(r'Parser key "([^"]+)"', message)
+    class_path = re.search(r"class_path '([^']+)'", message)
+    details = [line.strip().lstrip("- ").strip() for line in message.splitlines() if line.strip()]
+    details = [line for line in details if not line.startswith(_NOISE) and "NoneType" not in line]
+    problem = details[0] if details else message.strip().splitlines()[0]
+    problem = re.sub(r'^Parser key "[^"]+":\s*', "", problem)
+    if class_path and keys:
+        key = ".".join([keys[0], "init_args", *keys[1:]])
+    else:
+        key = ".".join(keys)
+    where = f" (in {class_path.group(1)})" if class_path else ""
+    return f"{key}: {problem}{where}" if key else f"{problem}{where}"
+
+
+class LitVisionParser(LightningArgumentParser):
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if not self.exit_on_error:
+            return super().error(message, ex)
+        try:
+            from jsonargparse._common import debug_mode_active
+
+            if debug_mode_active():
+                return super().error(message, ex)
+        except ImportError:
+            pass
+        parser: ArgumentParser = getattr(ex, "subcommand_parser", None) or self
+        prog = parser.prog.replace(" [options]", "")
+        sys.stderr.write(f"lit-vision: error: {condense(message)} (see `{prog} --help`)\n")
+        sys.exit(2)

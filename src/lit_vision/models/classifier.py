@@ -1,0 +1,146 @@
+"""ImageClassifier: the training logic every image architecture shares.
+
+Subclasses take their network's hyper-parameters as flat typed arguments, pass the rest (`**kwargs`) here, and set
+`self.net`. Everything else lives here: loss, metrics, optimizer parameter groups, LR schedule, logging, prediction.
+"""
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import OptimizerCallable
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: float, min_ratio: float) -> float:
+    """LR multiplier: linear warmup from 1/(warmup+1) to 1, then cosine decay to `min_ratio` at `total_steps`."""
+    if step < warmup_steps:
+        return (step + 1) / (warmup_steps + 1)
+    if not math.isfinite(total_steps) or total_steps <= warmup_steps:
+        return 1.0
+    progress = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class ImageClassifier(L.LightningModule):
+    net: nn.Module
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        image_size: int = 224,
+        label_smoothing: float = 0.0,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        warmup_epochs: float = 0.0,
+        lr_schedule: str = "cosine",
+        min_lr_ratio: float = 0.0,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes={num_classes} must be >= 1")
+        if lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule={lr_schedule!r} is not supported; use 'cosine' or 'constant'")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing={label_smoothing} must lie in [0, 1)")
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.image_size = image_size
+        self.optimizer_factory = optimizer
+        self.metrics = nn.ModuleDict({f"{stage}_metrics": self._make_metrics(stage) for stage in ("train", "val", "test")})
+
+    def _make_metrics(self, stage: str) -> MetricCollection:
+        metrics = {"acc": MulticlassAccuracy(self.num_classes, top_k=1, average="micro")}
+        if self.num_classes > 5:
+            metrics["acc_top5"] = MulticlassAccuracy(self.num_classes, top_k=5, average="micro")
+        return MetricCollection(metrics, prefix=f"{stage}/")
+
+    # --- hooks subclasses may override -------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def compute_loss(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss and any extra terms to log. `target` holds class indices or (mixup) class probabilities."""
+        return F.cross_entropy(output, target, label_smoothing=self.hparams.label_smoothing), {}
+
+    def scores(self, output: torch.Tensor) -> torch.Tensor:
+        """Real class scores for metrics and prediction."""
+        return output
+
+    # --- steps ---------------------------------------------------------------------------------------------------
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        images, target = batch
+        output = self(images)
+        loss, extra = self.compute_loss(output, target)
+        if stage == "train":
+            self._check_finite(loss)
+        labels = target.argmax(dim=-1) if target.is_floating_point() else target
+        metrics = self.metrics[f"{stage}_metrics"]
+        metrics.update(self.scores(output).detach(), labels)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=len(images), sync_dist=not on_step)
+        for name, value in extra.items():
+            self.log(f"{stage}/{name}", value, on_step=on_step, on_epoch=True, batch_size=len(images), sync_dist=not on_step)
+        self.log_dict(metrics, prog_bar=True, on_step=False, on_epoch=True)
+        return loss
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"training loss is {loss.item()} at step {self.global_step} (epoch {self.current_epoch}); "
+                "lower the learning rate, set --trainer.gradient_clip_val 1.0, or check the input data for NaN/inf"
+            )
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        images = batch[0] if isinstance(batch, list | tuple) else batch
+        return self.scores(self(images)).float().softmax(dim=-1)
+
+    # --- optimization --------------------------------------------------------------------------------------------
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Norms, biases, and the names in `net.no_weight_decay()` get no weight decay."""
+        exempt = set(self.net.no_weight_decay()) if hasattr(self.net, "no_weight_decay") else set()
+        decay, no_decay = [], []
+        for name, param in self.net.named_parameters():
+            if not param.requires_grad:
+                continue
+            leaf = name.rsplit(".", 1)[-1]
+            if param.ndim <= 1 or name in exempt or leaf in exempt:
+                no_decay.append(param)
+            else:
+                decay.append(param)
+        return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.param_groups())
+        if self.hparams.lr_schedule == "constant" and not self.hparams.warmup_epochs:
+            return optimizer
+        total = float(self.trainer.estimated_stepping_batches)
+        max_epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else None
+        steps_per_epoch = total / max_epochs if max_epochs and math.isfinite(total) else 0.0
+        warmup = int(self.hparams.warmup_epochs * steps_per_epoch)
+        if self.hparams.lr_schedule == "constant":
+            total = math.inf
+        min_ratio = self.hparams.min_lr_ratio
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup, total, min_ratio))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_fit_start(self) -> None:
+        if self.hparams.channels_last:
+            self.net.to(memory_format=torch.channels_last)

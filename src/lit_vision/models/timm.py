@@ -1,0 +1,63 @@
+"""TimmClassifier: any timm model trained through the same ImageClassifier logic, for side-by-side runs."""
+
+import importlib
+import inspect
+from typing import Any
+
+import timm
+from torch import nn
+
+from lit_vision.models.classifier import ImageClassifier
+
+_BASE_ARGS = set(inspect.signature(ImageClassifier.__init__).parameters) - {"self"}
+
+
+def _timm_class(model_name: str) -> type[nn.Module] | None:
+    """`timm.models.convmixer.ConvMixer` names a timm class directly (any size, not only the registered presets)."""
+    module_name, _, class_name = model_name.rpartition(".")
+    if not module_name.startswith("timm."):
+        return None
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        raise ValueError(f"model_name={model_name!r} is not a timm class; use e.g. 'timm.models.convmixer.ConvMixer'") from None
+
+
+class TimmClassifier(ImageClassifier):
+    """`TimmClassifier(model_name, pretrained, **model_kwargs)`.
+
+    `model_name` is a registered timm model (`vit_small_patch16_224`) or a timm class path
+    (`timm.models.convmixer.ConvMixer`) for sizes no preset has. Keyword arguments that ImageClassifier takes
+    (optimizer, label_smoothing, ...) go to it; all others, and the entries of `model_kwargs` (the form YAML configs
+    use), go to the timm model. `pretrained_file` loads weights from a local file instead of a hub download.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        pretrained: bool = False,
+        pretrained_file: str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        **kwargs,
+    ) -> None:
+        extra_model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _BASE_ARGS}
+        super().__init__(**kwargs)
+        create_kwargs = {**(model_kwargs or {}), **extra_model_kwargs, "num_classes": self.num_classes, "in_chans": self.in_chans}
+        timm_class = _timm_class(model_name)
+        if timm_class is not None:
+            if pretrained or pretrained_file:
+                raise ValueError("pretrained weights need a registered timm model_name, not a class path")
+            self.net = timm_class(**create_kwargs)
+            return
+        if not timm.is_model(model_name):
+            close = timm.list_models(f"*{model_name.split('_')[0]}*")[:8]
+            raise ValueError(f"model_name={model_name!r} is not a timm model; similar names: {close}")
+        if pretrained_file:
+            pretrained = True
+            create_kwargs["pretrained_cfg_overlay"] = {"file": pretrained_file}
+        try:
+            self.net = timm.create_model(model_name, pretrained=pretrained, img_size=self.image_size, **create_kwargs)
+        except TypeError as error:  # families without an img_size argument (ConvMixer, ResNet, ...)
+            if "img_size" not in str(error):
+                raise
+            self.net = timm.create_model(model_name, pretrained=pretrained, **create_kwargs)

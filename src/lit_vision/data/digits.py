@@ -1,0 +1,97 @@
+"""scikit-learn's digits (1,797 8x8 grey images, 10 classes) as the embedded default data set: no download."""
+
+from typing import Literal
+
+import lightning as L
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from torch.utils.data import DataLoader, TensorDataset
+
+from lit_vision.data.checks import check_positive
+from lit_vision.data.transforms import normalize, random_crop, resize
+
+
+class DigitsDataModule(L.LightningDataModule):
+    """Stratified, seeded train/val/test split held in memory; resize, channels, augmentation and normalization run
+    batched on the device in `on_after_batch_transfer`."""
+
+    num_classes = 10
+    native_size = 8
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        image_size: int = 8,
+        in_chans: Literal[1, 3] = 1,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        seed: int = 0,
+        augment: bool = True,
+        crop_padding: int = 1,
+        normalize: bool = True,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        check_positive(batch_size=batch_size, image_size=image_size)
+        if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+            raise ValueError(
+                f"val_fraction={val_fraction} and test_fraction={test_fraction} must each lie in (0, 1) and sum below 1"
+            )
+        self.save_hyperparameters()
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self.in_chans = in_chans
+        self.class_names = [str(i) for i in range(10)]
+        self.splits: dict[str, TensorDataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        digits = load_digits()
+        images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+        labels = torch.tensor(digits.target, dtype=torch.long)
+        hp = self.hparams
+        index = torch.arange(len(labels))
+        rest, test = train_test_split(index, test_size=hp.test_fraction, stratify=labels, random_state=hp.seed)
+        train, val = train_test_split(
+            rest, test_size=hp.val_fraction / (1 - hp.test_fraction), stratify=labels[rest], random_state=hp.seed
+        )
+        self.splits = {name: TensorDataset(images[idx], labels[idx]) for name, idx in (("train", train), ("val", val), ("test", test))}
+        # statistics of the training split, per channel after the grey -> in_chans expansion
+        mean = images[train].mean().item()
+        std = images[train].std().item()
+        self.mean, self.std = (mean,) * self.in_chans, (std,) * self.in_chans
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.splits[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.hparams.num_workers,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels = batch
+        training = self.trainer is not None and self.trainer.training
+        if training and self.hparams.augment:
+            images = random_crop(images, self.hparams.crop_padding)
+        images = resize(images, self.image_size)
+        if self.in_chans == 3:
+            images = images.expand(-1, 3, -1, -1)
+        if self.hparams.normalize:
+            images = normalize(images, self.mean, self.std)
+        return images.contiguous(), labels

@@ -7,6 +7,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lit_vision.callbacks.save_config import RunConfigCallback
 from lit_vision.cli_errors import LitVisionParser
+from lit_vision.loggers import finish_wandb, prepare_wandb_loggers
 
 # DataModule attribute -> model init argument, linked once the DataModule exists (when the model takes it)
 DATA_TO_MODEL_LINKS = ("num_classes", "in_chans", "image_size")
@@ -19,7 +20,17 @@ class LitVisionCLI(LightningCLI):
         kwargs.setdefault("save_config_callback", RunConfigCallback)
         kwargs.setdefault("parser_kwargs", {"default_env": False})
         kwargs.setdefault("parser_class", LitVisionParser)
-        super().__init__(*args, **kwargs)
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            finish_wandb(exit_code=1)
+            raise
+        if kwargs.get("run", True):
+            finish_wandb()  # the next run in this process (sweeps, tests) starts its own wandb run
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        prepare_wandb_loggers(config, ckpt_path=config.get("ckpt_path") if self.subcommand == "fit" else None)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -60,6 +71,11 @@ def one_line(error: BaseException) -> str:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of `lit-vision`. Errors in user input end in one line; LIT_VISION_DEBUG=1 shows the traceback."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["sweep"]:
+        from lit_vision.sweep import main as sweep_main
+
+        return sweep_main(argv[1:])
     try:
         LitVisionCLI(args=args)
     except (ValueError, FileNotFoundError, FloatingPointError, NotADirectoryError) as error:

@@ -1,12 +1,14 @@
-"""Save the resolved CLI config inside the run's own directory (never a shared one), and hand it to wandb."""
+"""Save the resolved CLI config inside the run's own directory (never a shared one), hand it to wandb, and store the
+wandb run id in checkpoints so that `fit --ckpt_path` continues the same run."""
 
 import os
 
 import yaml
-
 from lightning import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
+
+from lit_vision.loggers import CHECKPOINT_KEY
 
 
 def run_dir(trainer: Trainer) -> str:
@@ -38,3 +40,9 @@ class RunConfigCallback(SaveConfigCallback):
             resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
             for logger in wandb_loggers:
                 logger.experiment.config.update(resolved, allow_val_change=True)
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger.version:
+                checkpoint[CHECKPOINT_KEY] = str(logger.version)
+                return

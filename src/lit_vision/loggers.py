@@ -1,0 +1,255 @@
+"""wandb that never blocks a run: offline fallback without an API key, resume of the run stored in a checkpoint, no
+offline + log_model clash; and a reader for offline runs, so their config and metrics can be checked without syncing.
+
+`prepare_wandb_loggers` runs in the CLI before the trainer is built and edits the logger's init_args in the parsed
+config; the run itself is Lightning's own `WandbLogger`.
+"""
+
+from __future__ import annotations
+
+import json
+import netrc
+import os
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+WANDB_LOGGER = "lightning.pytorch.loggers.WandbLogger"
+CHECKPOINT_KEY = "wandb_run_id"
+OFFLINE_MODES = ("offline", "dryrun")
+DEFAULT_BASE_URL = "https://api.wandb.ai"
+
+
+def notice(message: str) -> None:
+    """One line on stderr, from the global-rank-zero process only."""
+    if os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0":
+        print(f"lit-vision: {message}", file=sys.stderr, flush=True)
+
+
+def has_wandb_credentials() -> bool:
+    """Whether `wandb.init` would find credentials without prompting (env vars or a .netrc entry; no network)."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    host = urlsplit(os.environ.get("WANDB_BASE_URL", DEFAULT_BASE_URL)).netloc
+    path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    try:
+        return bool(host) and netrc.netrc(path).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def is_wandb_logger(class_path: str | None) -> bool:
+    if not class_path:
+        return False
+    if class_path == WANDB_LOGGER:
+        return True
+    try:
+        from jsonargparse._util import import_object
+        from lightning.pytorch.loggers import WandbLogger
+
+        return issubclass(import_object(class_path), WandbLogger)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return False
+
+
+def wandb_logger_configs(config: Any) -> list[Any]:
+    """The init_args namespaces of every WandbLogger in a parsed config's `trainer.logger` (single or list)."""
+    trainer = _get(config, "trainer")
+    loggers = _get(trainer, "logger")
+    entries = loggers if isinstance(loggers, list) else [loggers]
+    found = []
+    for entry in entries:
+        if is_wandb_logger(_get(entry, "class_path")):
+            init_args = _get(entry, "init_args")
+            if init_args is None:
+                from jsonargparse import Namespace
+
+                init_args = Namespace()
+                entry["init_args"] = init_args
+            found.append(init_args)
+    return found
+
+
+def _get(namespace: Any, key: str) -> Any:
+    if namespace is None or isinstance(namespace, bool | str):
+        return None
+    getter = getattr(namespace, "get", None)
+    return getter(key) if getter else getattr(namespace, key, None)
+
+
+def offline_dir(init_args: Any) -> str:
+    base = _get(init_args, "save_dir") or _get(init_args, "dir") or os.environ.get("WANDB_DIR") or "."
+    return os.path.join(str(base), "wandb")
+
+
+def prepare_wandb_loggers(config: Any, ckpt_path: str | None = None) -> None:
+    """Decide online/offline before any wandb call, and make the run resumable.
+
+    - no explicit mode (`WANDB_MODE`, `mode:`, `offline:`) and no credentials: WANDB_MODE=offline with a notice that
+      says how to sync later; wandb never prompts.
+    - offline with `log_model`: `log_model` turned off with a notice (Lightning rejects that pair).
+    - `ckpt_path` of a checkpoint that stored a wandb run id: the same run continues (`id`, `resume="allow"`),
+      unless `id`/`version` was given explicitly.
+    """
+    loggers = wandb_logger_configs(config)
+    if not loggers:
+        return
+    explicit = os.environ.get("WANDB_MODE") or any(_get(a, "mode") or _get(a, "offline") for a in loggers)
+    if not explicit and not has_wandb_credentials():
+        os.environ["WANDB_MODE"] = "offline"
+        runs = os.path.join(offline_dir(loggers[0]), "offline-run-*")
+        notice(f"no wandb API key found, logging offline; upload later with `wandb login && wandb sync {runs}`")
+    run_id = wandb_run_id_from_checkpoint(ckpt_path) if ckpt_path else None
+    for init_args in loggers:
+        mode = _get(init_args, "mode") or os.environ.get("WANDB_MODE", "")
+        offline = bool(_get(init_args, "offline")) or mode in OFFLINE_MODES
+        if offline and _get(init_args, "log_model"):
+            init_args["log_model"] = False
+            notice("wandb is offline, so checkpoints are not uploaded as artifacts (log_model set to false)")
+        if run_id and not (_get(init_args, "id") or _get(init_args, "version")):
+            init_args["id"] = run_id
+            init_args["resume"] = "allow"
+            notice(f"resuming wandb run {run_id} from {ckpt_path}")
+
+
+def wandb_run_id_from_checkpoint(ckpt_path: str | os.PathLike) -> str | None:
+    """The wandb run id a checkpoint was saved under (see `RunConfigCallback.on_save_checkpoint`), if any."""
+    if not os.path.isfile(ckpt_path):
+        return None
+    import torch
+
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    except (RuntimeError, ValueError):
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    run_id = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
+    return str(run_id) if run_id else None
+
+
+def finish_wandb(exit_code: int | None = None) -> None:
+    """End the active wandb run, if any, so that the next run in this process starts a new one."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=exit_code)
+
+
+# --- reading offline runs ------------------------------------------------------------------------------------------
+# A run's `run-<id>.wandb` file is a LevelDB-style log: a 7-byte header (":W&B", 0xBEE1, version 0), then 32 KiB blocks
+# of records, each a 7-byte header (crc32, length, type) and a chunk; types FULL/FIRST/MIDDLE/LAST join long records.
+_FILE_HEADER = struct.Struct("<4sHB")
+_RECORD_HEADER = struct.Struct("<IHB")
+_BLOCK = 32768
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+
+
+@dataclass
+class OfflineRun:
+    """What an offline wandb run holds, as `wandb sync` would upload it."""
+
+    path: Path
+    run_id: str = ""
+    project: str = ""
+    name: str = ""
+    group: str = ""
+    tags: list[str] = field(default_factory=list)
+    resumed: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    exit_code: int | None = None
+
+    def metric(self, key: str) -> list[Any]:
+        """Every logged value of `key`, in order."""
+        return [row[key] for row in self.history if key in row]
+
+    def media(self) -> list[Path]:
+        return sorted((self.path / "files" / "media").rglob("*.*")) if (self.path / "files" / "media").is_dir() else []
+
+
+def offline_runs(root: str | os.PathLike) -> list[Path]:
+    """Offline run directories under `root` (a save_dir, its `wandb/` folder, or anything above), oldest first."""
+    return sorted(Path(root).rglob("offline-run-*"), key=lambda p: p.name)
+
+
+def read_offline_run(run_dir: str | os.PathLike) -> OfflineRun:
+    """Config (nested, without `_wandb`), history rows, summary and identity of an offline run directory."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    run_dir = Path(run_dir)
+    files = list(run_dir.glob("run-*.wandb"))
+    if not files:
+        raise FileNotFoundError(f"{run_dir} holds no run-*.wandb file; pass an offline-run-* directory")
+    run = OfflineRun(path=run_dir)
+    for data in _log_records(files[0]):
+        record = pb.Record()
+        record.ParseFromString(data)
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            info = record.run
+            run.run_id, run.project, run.name, run.group = info.run_id, info.project, info.display_name, info.run_group
+            run.tags, run.resumed = list(info.tags), info.resumed
+            _apply(run.config, info.config.update)
+        elif kind == "config":
+            _apply(run.config, record.config.update)
+            for item in record.config.remove:
+                run.config.pop(item.key, None)
+        elif kind == "history":
+            row: dict[str, Any] = {}
+            _apply(row, record.history.item)
+            run.history.append(row)
+        elif kind == "summary":
+            _apply(run.summary, record.summary.update)
+        elif kind == "exit":
+            run.exit_code = record.exit.exit_code
+    run.config.pop("_wandb", None)
+    return run
+
+
+def _log_records(path: Path):
+    data = path.read_bytes()
+    ident, magic, _ = _FILE_HEADER.unpack_from(data)
+    if ident != b":W&B" or magic != 0xBEE1:
+        raise ValueError(f"{path} is not a wandb run file (header {ident!r})")
+    position, pending = _FILE_HEADER.size, b""
+    while position + _RECORD_HEADER.size <= len(data):
+        left_in_block = _BLOCK - position % _BLOCK
+        if left_in_block < _RECORD_HEADER.size:
+            position += left_in_block
+            continue
+        _, length, kind = _RECORD_HEADER.unpack_from(data, position)
+        position += _RECORD_HEADER.size
+        chunk = data[position : position + length]
+        position += length
+        if len(chunk) < length or kind not in (_FULL, _FIRST, _MIDDLE, _LAST):
+            return  # a record still being written, or zero padding at the end
+        if kind == _FULL:
+            yield chunk
+        elif kind == _FIRST:
+            pending = chunk
+        elif kind == _MIDDLE:
+            pending += chunk
+        else:
+            yield pending + chunk
+            pending = b""
+
+
+def _apply(target: dict[str, Any], items) -> None:
+    for item in items:
+        keys = list(item.nested_key) or [item.key]
+        node = target
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = _item_value(item)
+
+
+def _item_value(item) -> Any:
+    if item.value_json:
+        return json.loads(item.value_json)
+    kind = item.WhichOneof("value") if "value" in item.DESCRIPTOR.oneofs_by_name else None
+    if kind is None or kind == "none":
+        return None
+    value = getattr(item, kind)
+    return json.loads(value) if kind == "json" else value

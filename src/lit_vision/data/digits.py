@@ -9,6 +9,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_vision.data.checks import check_positive
+from lit_vision.data.sampling import AugmentationSeeds, resumable_loader
 from lit_vision.data.transforms import normalize, random_crop, resize
 
 
@@ -44,6 +45,7 @@ class DigitsDataModule(L.LightningDataModule):
         self.in_chans = in_chans
         self.class_names = [str(i) for i in range(10)]
         self.splits: dict[str, TensorDataset] = {}
+        self.augmentation_seeds = AugmentationSeeds()  # per-rank, resumable randomness of the on-device augmentation
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -73,7 +75,10 @@ class DigitsDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        # sharded over DDP ranks and resumable mid-epoch (the position goes into checkpoints)
+        return resumable_loader(
+            self.splits["train"], self.batch_size, self.trainer, num_workers=self.hparams.num_workers
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)
@@ -88,10 +93,17 @@ class DigitsDataModule(L.LightningDataModule):
         images, labels = batch
         training = self.trainer is not None and self.trainer.training
         if training and self.hparams.augment:
-            images = random_crop(images, self.hparams.crop_padding)
+            generator = self.augmentation_seeds.next_generator(images.device, self.trainer.global_rank)
+            images = random_crop(images, self.hparams.crop_padding, generator=generator)
         images = resize(images, self.image_size)
         if self.in_chans == 3:
             images = images.expand(-1, 3, -1, -1)
         if self.hparams.normalize:
             images = normalize(images, self.mean, self.std)
         return images.contiguous(), labels
+
+    def state_dict(self) -> dict:
+        return {"augmentation_seeds": self.augmentation_seeds.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.augmentation_seeds.load_state_dict(state_dict.get("augmentation_seeds", {}))

@@ -1,0 +1,149 @@
+"""Rank-aware, resumable training order: a run killed half-way through an epoch resumes at the next batch.
+
+- `ResumableDistributedSampler` shards a seeded per-epoch permutation across ranks (it is a `DistributedSampler`, so
+  Lightning leaves it alone under DDP) and can begin an epoch part-way.
+- `ResumableDataLoader` counts the batches it has delivered; Lightning saves its `state_dict()` in every checkpoint
+  (`loops.fit_loop.state_dict.combined_loader`) and calls `load_state_dict()` when a fit restarts mid-epoch.
+- `AugmentationSeeds` gives the on-device augmentation one generator per training batch, seeded from (seed, rank,
+  batch count): every rank draws differently, and a resumed run draws exactly what the uninterrupted run would.
+"""
+
+import os
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+
+def mix_seed(*values: int) -> int:
+    """A well-mixed 63-bit seed from several integers (numpy's SeedSequence): (seed, rank) pairs never collide."""
+    state = np.random.SeedSequence([int(v) % 2**63 for v in values]).generate_state(1, dtype=np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+def global_seed() -> int:
+    """The seed of `seed_everything` (LightningCLI's `seed_everything:`), which every DDP process inherits."""
+    return int(os.environ.get("PL_GLOBAL_SEED", 0))
+
+
+class ResumableDistributedSampler(DistributedSampler):
+    """`DistributedSampler` (permutation seeded by `seed + epoch`, one shard per rank) that can start an epoch at a
+    position of this rank's shard, once, for the epoch it was told."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        num_replicas: int = 1,
+        rank: int = 0,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        self.start_index = 0  # where the current pass over this rank's shard began
+        self._pending_start: tuple[int, int] | None = None
+
+    def start_epoch_at(self, epoch: int, index: int) -> None:
+        """Begin the next pass at `index` of this shard if that pass is for `epoch` (else start at 0 as usual)."""
+        self.set_epoch(epoch)
+        self._pending_start = (epoch, index)
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        pending, self._pending_start = self._pending_start, None
+        self.start_index = min(pending[1], len(indices)) if pending and pending[0] == self.epoch else 0
+        return iter(indices[self.start_index :])
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader over a `ResumableDistributedSampler` whose position in the epoch goes into checkpoints.
+
+    Worker seeds derive from (seed, epoch), so processes in workers draw the same after a resume too."""
+
+    sampler: ResumableDistributedSampler
+
+    def __init__(self, dataset: Dataset, batch_size: int, sampler: ResumableDistributedSampler, **kwargs: Any) -> None:
+        if not isinstance(sampler, ResumableDistributedSampler):
+            raise ValueError(f"sampler={type(sampler).__name__} must be a ResumableDistributedSampler")
+        kwargs.setdefault("generator", torch.Generator())  # never draw from the global RNG when iterating
+        super().__init__(dataset, batch_size=batch_size, sampler=sampler, **kwargs)
+        self.batches_done = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        # a generator: nothing runs before the first batch is asked for, i.e. after Lightning's `set_epoch`
+        if self.generator is not None:
+            self.generator.manual_seed(mix_seed(self.sampler.seed, self.sampler.epoch))
+        started = False
+        for batch in super().__iter__():
+            if not started:
+                self.batches_done, started = self.sampler.start_index // self.batch_size, True
+            self.batches_done += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {
+            "epoch": self.sampler.epoch,
+            "batches_done": self.batches_done,
+            "batch_size": self.batch_size,
+            "num_replicas": self.sampler.num_replicas,
+        }
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        layout = (state.get("batch_size"), state.get("num_replicas"))
+        if layout != (self.batch_size, self.sampler.num_replicas):
+            warnings.warn(
+                f"the checkpoint's data order was saved with (batch_size, processes)={layout}, this run uses "
+                f"{(self.batch_size, self.sampler.num_replicas)}: the interrupted epoch restarts from its beginning",
+                stacklevel=2,
+            )
+            return
+        self.batches_done = state["batches_done"]
+        self.sampler.start_epoch_at(state["epoch"], state["batches_done"] * self.batch_size)
+
+
+def resumable_loader(
+    dataset: Dataset,
+    batch_size: int,
+    trainer: Any = None,
+    seed: int | None = None,
+    shuffle: bool = True,
+    **kwargs: Any,
+) -> ResumableDataLoader:
+    """The training loader of a DataModule: shuffled with `seed` (default: the `seed_everything` seed), sharded over
+    the trainer's processes (`batch_size` is per process), resumable mid-epoch. `kwargs` go to the DataLoader."""
+    world_size = trainer.world_size if trainer is not None else 1
+    rank = trainer.global_rank if trainer is not None else 0
+    sampler = ResumableDistributedSampler(
+        dataset,
+        num_replicas=world_size,
+        rank=rank,
+        shuffle=shuffle,
+        seed=global_seed() if seed is None else seed,
+    )
+    return ResumableDataLoader(dataset, batch_size, sampler, **kwargs)
+
+
+class AugmentationSeeds:
+    """One generator per training batch, seeded from (seed, rank, batches augmented so far). Its only state is that
+    count, equal on every rank, so the rank-0 checkpoint restores every rank exactly."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self._generators: dict[torch.device, torch.Generator] = {}
+
+    def next_generator(self, device: torch.device, rank: int = 0, seed: int | None = None) -> torch.Generator:
+        generator = self._generators.get(device)
+        if generator is None:
+            generator = self._generators[device] = torch.Generator(device=device)
+        generator.manual_seed(mix_seed(global_seed() if seed is None else seed, rank, self.batches))
+        self.batches += 1
+        return generator
+
+    def state_dict(self) -> dict[str, int]:
+        return {"batches": self.batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.batches = int(state.get("batches", 0))

@@ -36,7 +36,9 @@ class ConfusionMatrixLogger(Callback):
         self.key = key
         self.catcher = OutputCatcher()
         self.matrix: MulticlassConfusionMatrix | None = None
+        self.last_counts: np.ndarray | None = None
         self.last_image: np.ndarray | None = None
+        self.logged_epochs: list[int] = []
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.matrix = None
@@ -61,6 +63,8 @@ class ConfusionMatrixLogger(Callback):
         counts = self.matrix.compute().cpu().numpy()  # all-reduced across ranks
         self.matrix = None
         if trainer.is_global_zero:
+            self.last_counts = counts
+            self.logged_epochs.append(trainer.current_epoch)
             self.last_image = render_confusion_matrix(
                 counts, class_names(trainer, len(counts)), self.size_px, self.annotate_up_to
             )

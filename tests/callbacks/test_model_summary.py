@@ -1,0 +1,25 @@
+import pytest
+from callback_fit import tiny_fit
+from lightning.pytorch.loggers import CSVLogger
+
+from lit_vision.callbacks.model_summary import ModelSummaryLogger, model_stats
+from lit_vision.models.convmixer import ConvMixerClassifier
+
+
+def test_params_and_macs_reach_the_logger(tmp_path):
+    callback = ModelSummaryLogger()
+    tiny_fit(tmp_path, [callback], logger=CSVLogger(tmp_path, name="csv"))
+    model = ConvMixerClassifier(dim=16, depth=1, kernel_size=3, patch_size=1, num_classes=10, in_chans=1, image_size=8)
+    params = sum(p.numel() for p in model.parameters())
+    assert callback.stats["model/params"] == params == callback.stats["model/trainable_params"]
+    # 8x8 map: patch embed 1x1 conv (1->16), depthwise 3x3 (16 ch), pointwise 1x1 (16->16), then the 16->10 head
+    expected_macs = 64 * (1 * 16) + 64 * (16 * 9) + 64 * (16 * 16) + 16 * 10
+    assert callback.stats["model/gmacs"] == pytest.approx(expected_macs / 1e9)
+    metrics = next((tmp_path / "csv").rglob("metrics.csv")).read_text()
+    assert "model/params" in metrics.splitlines()[0] and "model/gmacs" in metrics
+
+
+def test_macs_are_skipped_without_an_input_shape():
+    model = ConvMixerClassifier(dim=8, depth=1, kernel_size=3, patch_size=1, num_classes=10, in_chans=1, image_size=8)
+    del model.hparams["image_size"]
+    assert "model/gmacs" not in model_stats(model)

@@ -1,7 +1,17 @@
 """Batched image transforms that run on the batch's device (after transfer), one random draw per sample."""
 
+import math
+
 import torch
 import torch.nn.functional as F
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [0, 1]; floating-point batches pass through."""
+    return images.float().div_(255.0) if images.dtype == torch.uint8 else images
 
 
 def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -22,6 +32,76 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator |
 def random_hflip(images: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
     flip = torch.rand(images.shape[0], device=images.device, generator=generator) < p
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def random_resized_crop(
+    images: torch.Tensor,
+    size: int,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A random box per sample (area fraction in `scale`, aspect ratio in `ratio`, clipped to the image), resampled
+    bilinearly to `size` x `size` in one `grid_sample`. Float batches only."""
+    b, device = images.shape[0], images.device
+    area = torch.empty(b, device=device).uniform_(scale[0], scale[1], generator=generator)
+    log_ratio = torch.empty(b, device=device).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
+    aspect = log_ratio.exp()
+    width = (area * aspect).sqrt().clamp(max=1.0)  # fractions of the image side
+    height = (area / aspect).sqrt().clamp(max=1.0)
+    center_x = (torch.rand(b, device=device, generator=generator) * 2 - 1) * (1 - width)
+    center_y = (torch.rand(b, device=device, generator=generator) * 2 - 1) * (1 - height)
+    theta = torch.zeros(b, 2, 3, device=device, dtype=images.dtype)
+    theta[:, 0, 0], theta[:, 0, 2] = width, center_x
+    theta[:, 1, 1], theta[:, 1, 2] = height, center_y
+    grid = F.affine_grid(theta, [b, images.shape[1], size, size], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def rand_augment(images: torch.Tensor, num_ops: int = 2, magnitude: int = 9, group_size: int = 8) -> torch.Tensor:
+    """torchvision's RandAugment on the device; each group of `group_size` samples draws its own operations
+    (group_size=1 is per-sample RandAugment, larger groups cost fewer kernel launches). Float in [0, 1] or uint8."""
+    if num_ops <= 0:
+        return images
+    from torchvision.transforms import v2
+
+    augment = v2.RandAugment(num_ops=num_ops, magnitude=magnitude)
+    return torch.cat([augment(group) for group in images.split(max(1, group_size))])
+
+
+def random_erasing(
+    images: torch.Tensor,
+    p: float = 0.25,
+    area: tuple[float, float] = (0.02, 1 / 3),
+    aspect: tuple[float, float] = (0.3, 1 / 0.3),
+    attempts: int = 10,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Random erasing (Zhong et al.) in timm's "pixel" mode: with probability `p` a box of random area and aspect per
+    sample is filled with normal noise. Runs on normalized float batches; the first of `attempts` boxes that fits."""
+    if p <= 0:
+        return images
+    b, _, h, w = images.shape
+    device = images.device
+    target = torch.empty(b, attempts, device=device).uniform_(area[0], area[1], generator=generator) * (h * w)
+    log_aspect = torch.empty(b, attempts, device=device).uniform_(
+        math.log(aspect[0]), math.log(aspect[1]), generator=generator
+    )
+    box_h = (target * log_aspect.exp()).sqrt().round()
+    box_w = (target / log_aspect.exp()).sqrt().round()
+    fits = (box_h < h) & (box_w < w) & (box_h > 0) & (box_w > 0)
+    first = fits.float().argmax(dim=1, keepdim=True)
+    box_h, box_w = box_h.gather(1, first).squeeze(1), box_w.gather(1, first).squeeze(1)
+    erase = fits.any(dim=1) & (torch.rand(b, device=device, generator=generator) < p)
+    top = (torch.rand(b, device=device, generator=generator) * (h - box_h + 1)).floor()
+    left = (torch.rand(b, device=device, generator=generator) * (w - box_w + 1)).floor()
+    rows = torch.arange(h, device=device)[None, :]
+    cols = torch.arange(w, device=device)[None, :]
+    in_rows = (rows >= top[:, None]) & (rows < (top + box_h)[:, None])
+    in_cols = (cols >= left[:, None]) & (cols < (left + box_w)[:, None])
+    mask = (in_rows[:, :, None] & in_cols[:, None, :] & erase[:, None, None])[:, None]
+    noise = torch.randn(images.shape, device=device, dtype=images.dtype, generator=generator)
+    return torch.where(mask, noise, images)
 
 
 def resize(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:

@@ -1,11 +1,15 @@
 """ImageClassifier: the training logic every image architecture shares.
 
 Subclasses take their network's hyper-parameters as flat typed arguments, pass the rest (`**kwargs`) here, and set
-`self.net`. Everything else lives here: loss, metrics, optimizer parameter groups, LR schedule, logging, prediction.
+`self.net`. Everything else lives here: loss, metrics, optimizer parameter groups, LR schedule, logging, prediction,
+and the training recipe: mixup / cutmix with soft targets (timm's `Mixup`, applied on the device in
+`training_step`), label smoothing, `channels_last`, `torch.compile` of `self.net` (checkpoints never hold
+`_orig_mod.` keys and load either way), and the class names of the data, kept in the checkpoint. EMA, gradient
+clipping and mixed precision come from the Trainer (`lit_vision.callbacks.ema.EMA`, `gradient_clip_val`, `precision`).
 """
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -26,6 +30,19 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: float, min_ratio: f
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def one_cycle(step: int, total_steps: float) -> float:
+    """LR multiplier of ConvMixer's "onecycle" (its timm fork and CIFAR script): piecewise linear through
+    0 -> 1 at 2/5 of training -> 1/20 at 4/5 -> 0 at the end."""
+    if not math.isfinite(total_steps) or total_steps <= 0:
+        return 1.0
+    knots, values = (0.0, 0.4, 0.8, 1.0), (0.0, 1.0, 0.05, 0.0)
+    t = min(1.0, (step + 1) / total_steps)
+    for (t0, t1), (v0, v1) in zip(zip(knots, knots[1:]), zip(values, values[1:])):
+        if t <= t1:
+            return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+    return 0.0
+
+
 class ImageClassifier(L.LightningModule):
     net: nn.Module
 
@@ -40,19 +57,38 @@ class ImageClassifier(L.LightningModule):
         lr_schedule: str = "cosine",
         min_lr_ratio: float = 0.0,
         channels_last: bool = False,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        mix_prob: float = 1.0,
+        switch_prob: float = 0.5,
+        mixup_mode: Literal["batch", "pair", "elem"] = "batch",
+        compile: bool | dict[str, Any] = False,
     ) -> None:
+        """`mixup_alpha`, `cutmix_alpha`, `mix_prob`, `switch_prob`, `mixup_mode`: timm's Mixup arguments (alphas 0
+        turn it off; DeiT uses 0.8 / 1.0). `label_smoothing` applies to hard and mixed targets alike. `compile`: true
+        for `torch.compile(net)`, or a dict of its keyword arguments (e.g. `{mode: max-autotune}`)."""
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes={num_classes} must be >= 1")
-        if lr_schedule not in ("cosine", "constant"):
-            raise ValueError(f"lr_schedule={lr_schedule!r} is not supported; use 'cosine' or 'constant'")
+        if lr_schedule not in ("cosine", "constant", "onecycle"):
+            raise ValueError(f"lr_schedule={lr_schedule!r} is not supported; use 'cosine', 'constant' or 'onecycle'")
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing={label_smoothing} must lie in [0, 1)")
+        if mixup_alpha < 0 or cutmix_alpha < 0:
+            raise ValueError(
+                f"mixup_alpha={mixup_alpha} and cutmix_alpha={cutmix_alpha} must be >= 0 (0 turns each off)"
+            )
+        if not (0 <= mix_prob <= 1 and 0 <= switch_prob <= 1):
+            raise ValueError(f"mix_prob={mix_prob} and switch_prob={switch_prob} must lie in [0, 1]")
+        if mixup_mode not in ("batch", "pair", "elem"):
+            raise ValueError(f"mixup_mode={mixup_mode!r} is not supported; use 'batch', 'pair' or 'elem'")
         self.save_hyperparameters(ignore=["optimizer"])
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.image_size = image_size
         self.optimizer_factory = optimizer
+        self.class_names: list[str] | None = None
+        self.mixup = self._make_mixup()
         self.metrics = nn.ModuleDict({f"{stage}_metrics": self._make_metrics(stage) for stage in ("train", "val", "test")})
 
     def _make_metrics(self, stage: str) -> MetricCollection:
@@ -60,6 +96,23 @@ class ImageClassifier(L.LightningModule):
         if self.num_classes > 5:
             metrics["acc_top5"] = MulticlassAccuracy(self.num_classes, top_k=5, average="micro")
         return MetricCollection(metrics, prefix=f"{stage}/")
+
+    def _make_mixup(self):
+        hp = self.hparams
+        if hp.mixup_alpha <= 0 and hp.cutmix_alpha <= 0:
+            return None
+        from timm.data import Mixup
+
+        # smoothing stays in compute_loss: cross-entropy smooths mixed probabilities exactly as timm's targets do
+        return Mixup(
+            mixup_alpha=hp.mixup_alpha,
+            cutmix_alpha=hp.cutmix_alpha,
+            prob=hp.mix_prob,
+            switch_prob=hp.switch_prob,
+            mode=hp.mixup_mode,
+            label_smoothing=0.0,
+            num_classes=self.num_classes,
+        )
 
     # --- hooks subclasses may override -------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,8 +152,21 @@ class ImageClassifier(L.LightningModule):
                 "lower the learning rate, set --trainer.gradient_clip_val 1.0, or check the input data for NaN/inf"
             )
 
+    def mix(self, batch):
+        """Mixup / cutmix on the device: images mixed in place, integer labels -> class probabilities (rows sum to
+        1). An odd last sample keeps its own image and a one-hot target."""
+        images, target = batch
+        if self.mixup is None or target.is_floating_point() or len(images) < 2:
+            return batch
+        even = len(images) // 2 * 2
+        mixed, soft = self.mixup(images[:even], target[:even])
+        if even < len(images):
+            mixed = torch.cat([mixed, images[even:]])
+            soft = torch.cat([soft, F.one_hot(target[even:], self.num_classes).to(soft.dtype)])
+        return mixed, soft
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        return self._step(self.mix(batch), "train")
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
@@ -138,9 +204,47 @@ class ImageClassifier(L.LightningModule):
         if self.hparams.lr_schedule == "constant":
             total = math.inf
         min_ratio = self.hparams.min_lr_ratio
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup, total, min_ratio))
+        if self.hparams.lr_schedule == "onecycle":  # warmup built in
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: one_cycle(step, total))
+        else:
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step: warmup_cosine(step, warmup, total, min_ratio)
+            )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_fit_start(self) -> None:
         if self.hparams.channels_last:
             self.net.to(memory_format=torch.channels_last)
+
+    # --- compile, class names and checkpoints --------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        names = getattr(self.trainer.datamodule, "class_names", None) if self._trainer is not None else None
+        if names:
+            self.class_names = list(names)
+        if self.hparams.compile and not getattr(self, "_compiled", False):
+            options = self.hparams.compile if isinstance(self.hparams.compile, dict) else {}
+            self.net.compile(**options)  # compiles forward in place: parameter names stay as they are
+            self._compiled = True
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        for key in ("state_dict", "current_model_state"):  # the latter is the raw model when EMA is on
+            if key in checkpoint:
+                checkpoint[key] = {strip_compile_prefix(name): value for name, value in checkpoint[key].items()}
+        if self.class_names:
+            checkpoint["class_names"] = list(self.class_names)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        own = {strip_compile_prefix(name): name for name in self.state_dict()}
+        for key in ("state_dict", "current_model_state"):
+            if key in checkpoint:
+                checkpoint[key] = {
+                    own.get(strip_compile_prefix(name), strip_compile_prefix(name)): value
+                    for name, value in checkpoint[key].items()
+                }
+        if checkpoint.get("class_names"):
+            self.class_names = list(checkpoint["class_names"])
+
+
+def strip_compile_prefix(name: str) -> str:
+    """`net._orig_mod.head.weight` (a module wrapped by torch.compile) -> `net.head.weight`."""
+    return name.replace("_orig_mod.", "")

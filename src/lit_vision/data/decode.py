@@ -1,0 +1,121 @@
+"""Decode any image file to RGB uint8 (3, H, W) and cut per-sample crops, for DataLoader workers.
+
+torchvision.io decodes JPEG (grey, RGB, CMYK), PNG (any mode, 8 or 16 bit), WebP and GIF; PIL takes the rest
+(BMP, TIFF, ...). Unreadable files raise `UnreadableImage` with the reason, for the DataModule to skip or report.
+"""
+
+import io
+import math
+import random
+
+import numpy as np
+import torch
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2 import functional as TF
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".bmp", ".ppm", ".pgm", ".pbm", ".tif", ".tiff")
+INTERPOLATIONS = {"bilinear": TF.InterpolationMode.BILINEAR, "bicubic": TF.InterpolationMode.BICUBIC}
+
+Box = tuple[int, int, int, int]  # top, left, height, width
+
+
+class UnreadableImage(Exception):
+    """A file that neither torchvision.io nor PIL can decode (corrupt, truncated, not an image)."""
+
+
+def is_image_file(name: str) -> bool:
+    return name.lower().endswith(IMG_EXTENSIONS) and not name.startswith(".")
+
+
+def _to_uint8(image: torch.Tensor) -> torch.Tensor:
+    if image.dtype == torch.uint8:
+        return image
+    if image.dtype == torch.uint16:  # 16-bit PNG
+        return (image.to(torch.int32) >> 8).to(torch.uint8)
+    return TF.to_dtype(image, torch.uint8, scale=True)
+
+
+def _decode_with_pil(data: bytes) -> torch.Tensor:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+            array = np.asarray(image).astype(np.int64)
+            array = (array >> 8 if array.max() > 255 else array).clip(0, 255).astype(np.uint8)
+            array = np.repeat(array[..., None], 3, axis=-1)
+        else:
+            if image.mode == "P":  # palette with transparency converts cleanly only through RGBA
+                image = image.convert("RGBA")
+            array = np.asarray(image.convert("RGB"))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def decode_rgb(data: bytes) -> torch.Tensor:
+    """Bytes of an image file -> uint8 RGB (3, H, W); alpha is dropped, grey is repeated, 16 bit is scaled."""
+    if not data:
+        raise UnreadableImage("empty file")
+    try:
+        return _to_uint8(decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB))
+    except RuntimeError as error:
+        first_error = str(error).strip().splitlines()[-1] if str(error).strip() else "decode failed"
+    try:
+        return _decode_with_pil(data)
+    except Exception as error:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnreadableImage(f"{reason} (torchvision: {first_error.split(', ')[-1]})") from None
+
+
+def read_rgb(path: str) -> torch.Tensor:
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as error:
+        raise UnreadableImage(f"cannot read: {error.strerror or error}") from None
+    return decode_rgb(data)
+
+
+# --- crop geometry -------------------------------------------------------------------------------------------------
+def random_resized_box(
+    height: int,
+    width: int,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    rng: random.Random | None = None,
+    attempts: int = 10,
+) -> Box:
+    """Inception-style crop: area fraction in `scale`, log-uniform aspect in `ratio`; after `attempts` misses, the
+    largest central box with an aspect inside `ratio` (torchvision's RandomResizedCrop rule)."""
+    rng = rng or random
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(attempts):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = round(math.sqrt(target * aspect))
+        h = round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            return rng.randint(0, height - h), rng.randint(0, width - w), h, w
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        w, h = width, round(width / ratio[0])
+    elif in_ratio > ratio[1]:
+        h, w = height, round(height * ratio[1])
+    else:
+        h, w = height, width
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def center_box(height: int, width: int, size: int, crop_pct: float) -> Box:
+    """The part of the image that "resize the shorter side to size / crop_pct, then center-crop size" keeps, in the
+    original's pixels: cutting it first and resizing once is the same picture for fewer pixels."""
+    scale_size = math.floor(size / crop_pct)
+    side = min(height, width) * size / scale_size
+    h, w = min(height, max(1, round(side))), min(width, max(1, round(side)))
+    return int(round((height - h) / 2)), int(round((width - w) / 2)), h, w
+
+
+def crop_resize(image: torch.Tensor, box: Box, size: int, interpolation: str = "bilinear") -> torch.Tensor:
+    top, left, h, w = box
+    crop = image[:, top : top + h, left : left + w]
+    return TF.resize(crop, [size, size], interpolation=INTERPOLATIONS[interpolation], antialias=True)

@@ -1,0 +1,327 @@
+"""Image folders in the ImageNet layout: `train/<class>/*`, `val/<class>/*`, optional `test/<class>/*`, and an
+unlabeled `predict_dir` for `lit-vision predict`.
+
+Workers read and decode each file (torchvision.io, PIL for the rest), cut the crop (random-resized for training,
+resize + center crop by `crop_pct` for evaluation) and resize it to `image_size`, all in uint8. Batches travel as
+uint8; flip, RandAugment, normalization and random erasing run batched on the device. Unreadable files are skipped
+with a counted warning (`on_corrupt: skip`), training draws a substitute so batches keep their size, or stop the run
+with the file's name (`on_corrupt: error`).
+"""
+
+import os
+import random
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lit_vision.data.checks import check_positive
+from lit_vision.data.decode import (
+    IMG_EXTENSIONS,
+    UnreadableImage,
+    center_box,
+    crop_resize,
+    is_image_file,
+    random_resized_box,
+    read_rgb,
+)
+from lit_vision.data.loading import default_num_workers, make_loader, on_cuda
+from lit_vision.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    normalize,
+    rand_augment,
+    random_erasing,
+    random_hflip,
+    to_float,
+)
+
+Sample = tuple[str, int]
+
+
+# --- scanning --------------------------------------------------------------------------------------------------------
+def image_files(directory: Path) -> list[str]:
+    """Image files under `directory`, recursively, sorted; other files are ignored."""
+    found = []
+    for root, dirs, files in os.walk(directory, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, name) for name in sorted(files) if is_image_file(name)]
+    return found
+
+
+def class_folders(directory: Path) -> list[str]:
+    return sorted(entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith("."))
+
+
+def scan_split(directory: Path, split: str) -> tuple[list[str], list[Sample]]:
+    """(class names, [(path, label)]) of one split; one-line errors for a missing split, no classes, empty classes."""
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"{split} split not found: {directory} is not a directory; expected the ImageNet layout "
+            f"{directory}/<class>/<image files>"
+        )
+    classes = class_folders(directory)
+    if not classes:
+        hint = " (ImageNet's flat val/ must first be sorted into class folders)" if split == "val" else ""
+        raise ValueError(f"{split} split {directory} has no class folders; expected {directory}/<class>/<images>{hint}")
+    samples = []
+    for label, name in enumerate(classes):
+        files = image_files(directory / name)
+        if not files:
+            raise ValueError(
+                f"class folder {directory / name} has no images (extensions {', '.join(IMG_EXTENSIONS)}); "
+                "add images or remove the folder from every split"
+            )
+        samples += [(path, label) for path in files]
+    return classes, samples
+
+
+def check_same_classes(reference: list[str], other: list[str], reference_dir: Path, other_dir: Path) -> None:
+    if reference == other:
+        return
+    only_ref = sorted(set(reference) - set(other))
+    only_other = sorted(set(other) - set(reference))
+    raise ValueError(
+        f"class folders differ between {reference_dir} and {other_dir}: only in {reference_dir.name}/: "
+        f"{only_ref[:5]}{'...' if len(only_ref) > 5 else ''} ({len(only_ref)}), only in {other_dir.name}/: "
+        f"{only_other[:5]}{'...' if len(only_other) > 5 else ''} ({len(only_other)}); every split needs the same "
+        "class folders"
+    )
+
+
+# --- datasets ------------------------------------------------------------------------------------------------------
+class ImageFiles(Dataset):
+    """Items `(uint8 image (3, size, size), target, problem)`: `target` is the label, or the path for unlabeled
+    files; `problem` is "" or "<path>: <reason>" for a file that could not be decoded. With `substitute` (training)
+    the next readable file stands in for it; otherwise the item is a blank to be dropped after transfer."""
+
+    def __init__(
+        self,
+        samples: list[Sample],
+        size: int,
+        train: bool,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        crop_pct: float = 0.875,
+        interpolation: str = "bilinear",
+        labeled: bool = True,
+        substitute: bool = False,
+    ) -> None:
+        self.samples = samples
+        self.size, self.train = size, train
+        self.scale, self.ratio, self.crop_pct = scale, ratio, crop_pct
+        self.interpolation = interpolation
+        self.labeled, self.substitute = labeled, substitute
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> torch.Tensor:
+        image = read_rgb(self.samples[index][0])
+        _, height, width = image.shape
+        if self.train:
+            box = random_resized_box(height, width, self.scale, self.ratio, random)
+        else:
+            box = center_box(height, width, self.size, self.crop_pct)
+        return crop_resize(image, box, self.size, self.interpolation)
+
+    def target(self, index: int) -> int | str:
+        path, label = self.samples[index]
+        return label if self.labeled else path
+
+    def __getitem__(self, index: int):
+        try:
+            return self.load(index), self.target(index), ""
+        except UnreadableImage as error:
+            problem = f"{self.samples[index][0]}: {error}"
+        if self.substitute:
+            for step in range(1, min(len(self), 64)):
+                other = (index + step) % len(self)
+                try:
+                    return self.load(other), self.target(other), problem
+                except UnreadableImage:
+                    continue
+        blank = torch.zeros(3, self.size, self.size, dtype=torch.uint8)
+        return blank, self.target(index) if self.labeled else self.samples[index][0], problem
+
+
+# --- the DataModule ------------------------------------------------------------------------------------------------
+class ImageFolderDataModule(L.LightningDataModule):
+    in_chans = 3
+
+    def __init__(
+        self,
+        data_dir: str = "data/imagenet",
+        batch_size: int = 128,
+        image_size: int = 224,
+        crop_pct: float = 0.875,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        interpolation: Literal["bilinear", "bicubic"] = "bilinear",
+        hflip: bool = True,
+        randaugment_ops: int = 0,
+        randaugment_magnitude: int = 9,
+        augment_group_size: int = 8,
+        erase_prob: float = 0.0,
+        normalize: bool = True,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+        num_workers: int | None = None,
+        on_corrupt: Literal["skip", "error"] = "skip",
+        train_dir: str = "train",
+        val_dir: str = "val",
+        test_dir: str = "test",
+        predict_dir: str | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        """`crop_pct`: evaluation resizes the shorter side to image_size / crop_pct, then center-crops image_size.
+        `num_workers`: None picks min(8, CPUs available). `predict_dir`: a folder of unlabeled images (searched
+        recursively) for `lit-vision predict`. `num_classes`: read from the train/ class folders when None; give it
+        when data_dir has no train/ (prediction on another machine)."""
+        super().__init__()
+        check_positive(batch_size=batch_size, image_size=image_size)
+        if not 0 < crop_pct <= 1:
+            raise ValueError(f"crop_pct={crop_pct} must lie in (0, 1]; 0.875 is the usual ImageNet value")
+        if not (0 < scale[0] <= scale[1] <= 1 and 0 < ratio[0] <= ratio[1]):
+            raise ValueError(f"scale={scale} must satisfy 0 < min <= max <= 1 and ratio={ratio} 0 < min <= max")
+        if on_corrupt not in ("skip", "error"):
+            raise ValueError(f"on_corrupt={on_corrupt!r} is not supported; use 'skip' or 'error'")
+        if interpolation not in ("bilinear", "bicubic"):
+            raise ValueError(f"interpolation={interpolation!r} is not supported; use 'bilinear' or 'bicubic'")
+        if num_workers is not None and num_workers < 0:
+            raise ValueError(f"num_workers={num_workers} must be >= 0 (or null for min(8, CPUs))")
+        self.save_hyperparameters(ignore=["num_classes"])  # the model's num_classes is the one logged
+        self.data_dir = Path(data_dir).expanduser()
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
+        self.class_names: list[str] | None = None
+        self.datasets: dict[str, ImageFiles] = {}
+        self.unreadable: dict[str, str] = {}
+        train_root = self.data_dir / train_dir
+        if num_classes is None:
+            if train_root.is_dir():
+                num_classes = len(class_folders(train_root))
+            elif predict_dir is not None:
+                raise ValueError(
+                    f"num_classes is unknown: {train_root} does not exist; pass --data.init_args.num_classes with "
+                    "the class count of the checkpoint"
+                )
+            else:
+                scan_split(train_root, "train")  # raises the missing-split error
+        self.num_classes = num_classes
+
+    def _dataset(self, samples: list[Sample], train: bool, labeled: bool = True) -> ImageFiles:
+        hp = self.hparams
+        return ImageFiles(
+            samples,
+            size=self.image_size,
+            train=train,
+            scale=tuple(hp.scale),
+            ratio=tuple(hp.ratio),
+            crop_pct=hp.crop_pct,
+            interpolation=hp.interpolation,
+            labeled=labeled,
+            substitute=train,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        hp = self.hparams
+        train_root = self.data_dir / hp.train_dir
+        if stage == "predict":
+            if hp.predict_dir is None:
+                raise ValueError("predict needs a folder of images: pass --data.init_args.predict_dir <folder>")
+            if train_root.is_dir() and self.class_names is None:
+                self.class_names = class_folders(train_root)
+            root = Path(hp.predict_dir).expanduser()
+            if not root.is_dir():
+                raise FileNotFoundError(f"predict_dir={str(root)!r} is not a directory")
+            files = image_files(root)
+            if not files:
+                raise ValueError(f"predict_dir={str(root)!r} holds no images (extensions {', '.join(IMG_EXTENSIONS)})")
+            self.datasets["predict"] = self._dataset([(path, -1) for path in files], train=False, labeled=False)
+            return
+        if "train" in self.datasets:
+            return
+        classes, train = scan_split(train_root, "train")
+        if self.num_classes != len(classes):
+            raise ValueError(
+                f"num_classes={self.num_classes} does not match the {len(classes)} class folders of {train_root}; "
+                "leave num_classes unset to read it from the folders"
+            )
+        val_root = self.data_dir / hp.val_dir
+        val_classes, val = scan_split(val_root, "val")
+        check_same_classes(classes, val_classes, train_root, val_root)
+        self.class_names = classes
+        self.datasets["train"] = self._dataset(train, train=True)
+        self.datasets["val"] = self._dataset(val, train=False)
+        test_root = self.data_dir / hp.test_dir
+        if test_root.is_dir():
+            test_classes, test = scan_split(test_root, "test")
+            check_same_classes(classes, test_classes, train_root, test_root)
+            self.datasets["test"] = self._dataset(test, train=False)
+
+    # --- loaders ---------------------------------------------------------------------------------------------------
+    def _loader(self, split: str, train: bool = False) -> DataLoader:
+        dataset = self.datasets[split]
+        return make_loader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            num_workers=self.num_workers,
+            pin_memory=on_cuda(self.trainer),
+            drop_last=train and len(dataset) > self.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader | list:
+        """The test/ split; without one, no batches (`lit-vision fit` then skips its final test)."""
+        return self._loader("test") if "test" in self.datasets else []
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict")
+
+    # --- after transfer: unreadable files, then batched augmentation on the device ---------------------------------------
+    def report_unreadable(self, problems: list[str]) -> None:
+        for problem in problems:
+            path, _, reason = problem.partition(": ")
+            if self.hparams.on_corrupt == "error":
+                raise ValueError(
+                    f"unreadable image {path} ({reason}); remove or replace it, or pass --data.init_args.on_corrupt skip"
+                )
+            if path not in self.unreadable:
+                self.unreadable[path] = reason
+                warnings.warn(
+                    f"skipped unreadable image {path} ({reason}); {len(self.unreadable)} unreadable file(s) so far",
+                    stacklevel=2,
+                )
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, targets, problems = batch
+        training = self.trainer is not None and self.trainer.training
+        failed = [problem for problem in problems if problem]
+        if failed:
+            self.report_unreadable(failed)
+            if not training:  # evaluation and prediction drop the blanks
+                keep = [not problem for problem in problems]
+                images = images[torch.tensor(keep, device=images.device)]
+                targets = [t for t, k in zip(targets, keep) if k] if isinstance(targets, list) else targets[keep]
+        hp = self.hparams
+        images = to_float(images)
+        if training:
+            if hp.hflip:
+                images = random_hflip(images)
+            images = rand_augment(images, hp.randaugment_ops, hp.randaugment_magnitude, hp.augment_group_size)
+        if hp.normalize:
+            images = normalize(images, tuple(hp.mean), tuple(hp.std))
+        if training and hp.erase_prob > 0:
+            images = random_erasing(images, hp.erase_prob)
+        return images.contiguous(), targets

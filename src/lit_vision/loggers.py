@@ -12,6 +12,7 @@ import netrc
 import os
 import struct
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,10 +131,13 @@ def wandb_run_id_from_checkpoint(ckpt_path: str | os.PathLike) -> str | None:
 
 
 def finish_wandb(exit_code: int | None = None) -> None:
-    """End the active wandb run, if any, so that the next run in this process starts a new one."""
+    """End the active wandb run, if any, and stop wandb's service process, so that the run's files are complete on
+    disk and the next run in this process starts afresh (the service resolves relative paths against the working
+    directory it started in: without the teardown, a later run after `chdir` would write into the old directory)."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
         wandb.finish(exit_code=exit_code)
+        wandb.teardown()
 
 
 # --- reading offline runs ------------------------------------------------------------------------------------------
@@ -174,16 +178,29 @@ def offline_runs(root: str | os.PathLike) -> list[Path]:
     return sorted(Path(root).rglob("offline-run-*"), key=lambda p: p.name)
 
 
-def read_offline_run(run_dir: str | os.PathLike) -> OfflineRun:
-    """Config (nested, without `_wandb`), history rows, summary and identity of an offline run directory."""
-    from wandb.proto import wandb_internal_pb2 as pb
+def read_offline_run(run_dir: str | os.PathLike, wait_s: float = 0.0) -> OfflineRun:
+    """Config (nested, without `_wandb`), history rows, summary and identity of an offline run directory.
 
+    wandb's service process writes the file in blocks and may still be flushing just after `wandb.finish()` returns:
+    `wait_s` > 0 polls until the run's exit record is there (or the time is up).
+    """
     run_dir = Path(run_dir)
     files = list(run_dir.glob("run-*.wandb"))
     if not files:
         raise FileNotFoundError(f"{run_dir} holds no run-*.wandb file; pass an offline-run-* directory")
+    deadline = time.monotonic() + wait_s
+    while True:
+        run = _parse_run(run_dir, files[0])
+        if run.exit_code is not None or time.monotonic() >= deadline:
+            return run
+        time.sleep(0.1)
+
+
+def _parse_run(run_dir: Path, path: Path) -> OfflineRun:
+    from wandb.proto import wandb_internal_pb2 as pb
+
     run = OfflineRun(path=run_dir)
-    for data in _log_records(files[0]):
+    for data in _log_records(path):
         record = pb.Record()
         record.ParseFromString(data)
         kind = record.WhichOneof("record_type")

@@ -9,6 +9,12 @@ from lit_vision.nn.transformer import Transformer
 
 D, HEADS, FFN, B, S, T = 32, 4, 64, 3, 9, 7
 
+pytestmark = [  # torch's own notices about its nested-tensor fast path and mixed bool/float masks
+    pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors"),
+    pytest.mark.filterwarnings("ignore:enable_nested_tensor is True"),
+    pytest.mark.filterwarnings("ignore:Support for mismatched"),
+]
+
 
 def inputs() -> dict:
     g = torch.Generator().manual_seed(1)

@@ -50,7 +50,7 @@ class BigramToy(nn.Module):
 def toy_transformer(**kwargs) -> Seq2SeqTransformer:
     torch.manual_seed(0)
     args = dict(d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, max_len=32)
-    return Seq2SeqTransformer(13, 11, **{**args, **kwargs}).eval()  # random weights: eos handling is tested on BigramToy
+    return Seq2SeqTransformer(13, 11, **{**args, **kwargs}).eval()  # random weights; eos is tested on BigramToy
 
 
 def sources() -> Tensor:

@@ -313,7 +313,10 @@ class ImageFolderDataModule(L.LightningDataModule):
             if not training:  # evaluation and prediction drop the blanks
                 keep = [not problem for problem in problems]
                 images = images[torch.tensor(keep, device=images.device)]
-                targets = [t for t, k in zip(targets, keep) if k] if isinstance(targets, list) else targets[keep]
+                if isinstance(targets, list | tuple):  # paths of unlabeled images
+                    targets = [target for target, kept in zip(targets, keep) if kept]
+                else:
+                    targets = targets[torch.tensor(keep, device=targets.device)]
         hp = self.hparams
         images = to_float(images)
         if training:

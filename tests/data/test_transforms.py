@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from lit_vision.data.transforms import rand_augment, random_erasing, random_resized_crop, to_float
+
+
+def test_to_float_scales_uint8_only():
+    images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 1, 1, 3)
+    torch.testing.assert_close(to_float(images), torch.tensor([0.0, 0.2, 1.0]).view(1, 1, 1, 3))
+    floats = torch.rand(2, 3, 4, 4)
+    assert to_float(floats) is floats
+
+
+def test_random_resized_crop_full_box_is_identity_and_boxes_stay_inside():
+    torch.manual_seed(0)
+    images = torch.rand(4, 3, 16, 16)
+    torch.testing.assert_close(random_resized_crop(images, 16, scale=(1.0, 1.0), ratio=(1.0, 1.0)), images)
+    # a constant-per-column ramp: a crop inside the image only sees values within the ramp's range
+    ramp = torch.linspace(0, 1, 32).expand(8, 3, 32, 32).contiguous()
+    crops = random_resized_crop(ramp, 20, scale=(0.1, 0.5))
+    assert crops.shape == (8, 3, 20, 20) and crops.min() >= 0 and crops.max() <= 1
+    widths = crops[:, 0, 0, -1] - crops[:, 0, 0, 0]
+    assert (widths < 0.75).all() and (widths > 0.1).all()
+
+
+def test_random_erasing_boxes_follow_area_bounds():
+    torch.manual_seed(0)
+    images = torch.full((64, 3, 40, 40), 7.0)
+    erased = random_erasing(images, p=1.0)
+    fraction = (erased != 7.0).all(dim=1).float().mean(dim=(1, 2))
+    assert (fraction >= 0.015).all() and (fraction <= 1 / 3 + 0.03).all()
+    assert torch.equal(random_erasing(images, p=0.0), images)
+    some = random_erasing(images, p=0.5)
+    changed = (some != 7.0).flatten(1).any(dim=1).float().mean()
+    assert 0.25 < changed < 0.75
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("group_size", [1, 8])
+def test_rand_augment_keeps_shape_dtype_and_range(dtype, group_size):
+    torch.manual_seed(0)
+    images = torch.rand(12, 3, 16, 16)
+    images = (images * 255).to(torch.uint8) if dtype == torch.uint8 else images
+    out = rand_augment(images, num_ops=2, magnitude=12, group_size=group_size)
+    assert out.shape == images.shape and out.dtype == dtype and not torch.equal(out, images)
+    if dtype == torch.float32:
+        assert out.min() >= 0 and out.max() <= 1
+    assert rand_augment(images, num_ops=0) is images

@@ -3,11 +3,15 @@
 import os
 import sys
 
+import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from lit_vision.callbacks.checkpoint import continue_last_version, install_fault_tolerance
 from lit_vision.callbacks.save_config import RunConfigCallback
 from lit_vision.cli_errors import LitVisionParser
 from lit_vision.loggers import finish_wandb, prepare_wandb_loggers
+from lit_vision.preflight import SPECIAL_CKPT_PATHS, check_checkpoint, check_machine
 
 # DataModule attribute -> model init argument, linked once the DataModule exists (when the model takes it)
 DATA_TO_MODEL_LINKS = ("num_classes", "in_chans", "image_size")
@@ -30,6 +34,7 @@ class LitVisionCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        check_machine(config.get("trainer") or {})  # devices, accelerator, precision vs this machine
         prepare_wandb_loggers(config, ckpt_path=config.get("ckpt_path") if self.subcommand == "fit" else None)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -41,6 +46,33 @@ class LitVisionCLI(LightningCLI):
         )
         for name in DATA_TO_MODEL_LINKS:
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+
+    def instantiate_trainer(self, **kwargs):
+        trainer = super().instantiate_trainer(**kwargs)
+        install_fault_tolerance(trainer)  # atomic checkpoint writes, random-number state in checkpoints
+        return trainer
+
+    def before_fit(self) -> None:
+        self._check_ckpt_path()
+
+    def before_validate(self) -> None:
+        self._check_ckpt_path()
+
+    def before_test(self) -> None:
+        self._check_ckpt_path()
+
+    def before_predict(self) -> None:
+        self._check_ckpt_path()
+
+    def _check_ckpt_path(self) -> None:
+        """`--ckpt_path last` continues the previous run's directory; a file must be a checkpoint of this model."""
+        config = self.config_init[self.subcommand]
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path == "last" and self.subcommand == "fit":
+            ckpt_path = continue_last_version(self.trainer) or "last"
+            config["ckpt_path"] = ckpt_path
+        if ckpt_path and str(ckpt_path) not in SPECIAL_CKPT_PATHS and "://" not in str(ckpt_path):
+            check_checkpoint(ckpt_path, self.model, weights_only=config.get("weights_only"))
 
     def after_fit(self) -> None:
         if not self.config.fit.get("test_after_fit", True) or self.trainer.fast_dev_run:
@@ -69,6 +101,19 @@ def one_line(error: BaseException) -> str:
     return lines[0]
 
 
+def out_of_memory_line(error: BaseException) -> str | None:
+    """A one-line hint for out-of-memory errors (torch.OutOfMemoryError on GPUs, RuntimeError on the CPU), else None."""
+    text = str(error)
+    if not isinstance(error, torch.OutOfMemoryError) and "can't allocate memory" not in text:
+        return None
+    sentences = one_line(error).split(". ")
+    what = ". ".join(sentences[:2]).rstrip(".")
+    return (
+        f"out of memory ({what}); lower --data.init_args.batch_size (raise --trainer.accumulate_grad_batches to keep "
+        "the effective batch), use --trainer.precision bf16-mixed, or a smaller model"
+    )
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of `lit-vision`. Errors in user input end in one line; LIT_VISION_DEBUG=1 shows the traceback."""
     argv = sys.argv[1:] if args is None else list(args)
@@ -78,10 +123,18 @@ def main(args: list[str] | None = None) -> None:
         return sweep_main(argv[1:])
     try:
         LitVisionCLI(args=args)
-    except (ValueError, FileNotFoundError, FloatingPointError, NotADirectoryError) as error:
-        if os.environ.get("LIT_VISION_DEBUG"):
+    except (
+        ValueError,
+        FileNotFoundError,
+        FloatingPointError,
+        NotADirectoryError,
+        MisconfigurationException,
+        RuntimeError,  # only out-of-memory errors; others keep their traceback
+    ) as error:
+        line = out_of_memory_line(error) if isinstance(error, RuntimeError) else one_line(error)
+        if line is None or os.environ.get("LIT_VISION_DEBUG"):
             raise
-        print(f"lit-vision: error: {one_line(error)}", file=sys.stderr)
+        print(f"lit-vision: error: {line}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -9,7 +9,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_vision.data.checks import check_positive
-from lit_vision.data.sampling import AugmentationSeeds, resumable_loader
+from lit_vision.data.sampling import TrainingOrder
 from lit_vision.data.transforms import normalize, random_crop, resize
 
 
@@ -45,7 +45,7 @@ class DigitsDataModule(L.LightningDataModule):
         self.in_chans = in_chans
         self.class_names = [str(i) for i in range(10)]
         self.splits: dict[str, TensorDataset] = {}
-        self.augmentation_seeds = AugmentationSeeds()  # per-rank, resumable randomness of the on-device augmentation
+        self.training_order = TrainingOrder()  # sharded over DDP ranks, resumable mid-epoch, per-rank augmentation
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -75,8 +75,7 @@ class DigitsDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        # sharded over DDP ranks and resumable mid-epoch (the position goes into checkpoints)
-        return resumable_loader(
+        return self.training_order.loader(
             self.splits["train"], self.batch_size, self.trainer, num_workers=self.hparams.num_workers
         )
 
@@ -93,7 +92,7 @@ class DigitsDataModule(L.LightningDataModule):
         images, labels = batch
         training = self.trainer is not None and self.trainer.training
         if training and self.hparams.augment:
-            generator = self.augmentation_seeds.next_generator(images.device, self.trainer.global_rank)
+            generator = self.training_order.augmentation_generator(images.device, self.trainer.global_rank)
             images = random_crop(images, self.hparams.crop_padding, generator=generator)
         images = resize(images, self.image_size)
         if self.in_chans == 3:
@@ -103,7 +102,7 @@ class DigitsDataModule(L.LightningDataModule):
         return images.contiguous(), labels
 
     def state_dict(self) -> dict:
-        return {"augmentation_seeds": self.augmentation_seeds.state_dict()}
+        return {"training_order": self.training_order.state_dict()}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.augmentation_seeds.load_state_dict(state_dict.get("augmentation_seeds", {}))
+        self.training_order.load_state_dict(state_dict.get("training_order", {}))

@@ -2,10 +2,12 @@
 
 - `ResumableDistributedSampler` shards a seeded per-epoch permutation across ranks (it is a `DistributedSampler`, so
   Lightning leaves it alone under DDP) and can begin an epoch part-way.
-- `ResumableDataLoader` counts the batches it has delivered; Lightning saves its `state_dict()` in every checkpoint
-  (`loops.fit_loop.state_dict.combined_loader`) and calls `load_state_dict()` when a fit restarts mid-epoch.
+- `ResumableDataLoader` counts the batches it has delivered in the epoch (its `state_dict()`).
 - `AugmentationSeeds` gives the on-device augmentation one generator per training batch, seeded from (seed, rank,
   batch count): every rank draws differently, and a resumed run draws exactly what the uninterrupted run would.
+- `TrainingOrder` holds both for a DataModule, whose `state_dict()` / `load_state_dict()` carry it through checkpoints.
+  (Lightning also saves the loader's own state, but restores it only into a loader made after the restore; the
+  scheduler's `trainer.estimated_stepping_batches` makes the loader before. The DataModule's state comes first.)
 """
 
 import os
@@ -147,3 +149,44 @@ class AugmentationSeeds:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.batches = int(state.get("batches", 0))
+
+
+class TrainingOrder:
+    """The order and randomness of a DataModule's training batches, resumable from checkpoints:
+
+    self.training_order = TrainingOrder()                                   # __init__
+    return self.training_order.loader(dataset, batch_size, self.trainer)    # train_dataloader
+    generator = self.training_order.augmentation_generator(images.device, self.trainer.global_rank)
+    def state_dict(self): return {"training_order": self.training_order.state_dict()}
+    def load_state_dict(self, state): self.training_order.load_state_dict(state.get("training_order", {}))
+    """
+
+    def __init__(self) -> None:
+        self.augmentation = AugmentationSeeds()
+        self._loader: ResumableDataLoader | None = None
+        self._pending_position: dict[str, int] | None = None
+
+    def loader(self, dataset: Dataset, batch_size: int, trainer: Any = None, **kwargs: Any) -> ResumableDataLoader:
+        """The training loader (see `resumable_loader`), positioned where a restored checkpoint left off."""
+        self._loader = resumable_loader(dataset, batch_size, trainer, **kwargs)
+        if self._pending_position is not None:
+            self._loader.load_state_dict(self._pending_position)
+            self._pending_position = None
+        return self._loader
+
+    def augmentation_generator(self, device: torch.device, rank: int = 0) -> torch.Generator:
+        return self.augmentation.next_generator(device, rank)
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"augmentation": self.augmentation.state_dict()}
+        if self._loader is not None:
+            state["position"] = self._loader.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.augmentation.load_state_dict(state.get("augmentation", {}))
+        position = state.get("position")
+        if position is not None and self._loader is not None:
+            self._loader.load_state_dict(position)
+        else:
+            self._pending_position = position

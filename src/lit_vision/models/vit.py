@@ -1,0 +1,56 @@
+"""ViTClassifier: Vision Transformer trained through the shared ImageClassifier logic."""
+
+from typing import Literal
+
+from lit_vision.models.classifier import ImageClassifier
+from lit_vision.nn.vit import VisionTransformer
+
+
+class ViTClassifier(ImageClassifier):
+    """ViT on images of ``image_size`` (linked from the DataModule); defaults are ViT-S/16 (DeiT-S)."""
+
+    def __init__(
+        self,
+        patch_size: int = 16,
+        embed_dim: int = 384,
+        depth: int = 12,
+        num_heads: int = 6,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        global_pool: Literal["token", "avg"] = "token",
+        class_token: bool = True,
+        init_values: float | None = None,
+        drop_rate: float = 0.0,
+        pos_drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.1,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if self.image_size % patch_size:
+            lower, upper = self.image_size // patch_size * patch_size, (self.image_size // patch_size + 1) * patch_size
+            raise ValueError(
+                f"image_size={self.image_size} is not divisible by patch_size={patch_size}; set "
+                f"--model.init_args.patch_size to a divisor of {self.image_size} or the data's image_size to "
+                f"{f'{lower} or ' if lower else ''}{upper}"
+            )
+        self.net = VisionTransformer(
+            img_size=self.image_size,
+            patch_size=patch_size,
+            in_chans=self.in_chans,
+            num_classes=self.num_classes,
+            global_pool=global_pool,
+            class_token=class_token,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            init_values=init_values,
+            drop_rate=drop_rate,
+            pos_drop_rate=pos_drop_rate,
+            proj_drop_rate=proj_drop_rate,
+            attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate,
+        )

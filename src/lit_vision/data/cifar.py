@@ -145,8 +145,8 @@ class _CIFARDataModule(L.LightningDataModule):
         missing = [name for name in self.required_files() if not (expected / name).is_file()]
         raise FileNotFoundError(
             f"{self.name} not found: {expected}/ lacks {', '.join(missing)}; extract {self.archive} into "
-            f"{self.data_dir}/ (it creates {self.folder}/ with {', '.join(self.required_files())}), "
-            "or pass --data.init_args.download true where the network allows"
+            f"{self.data_dir}/ (it creates {self.folder}/), or pass --data.init_args.download true where the "
+            "network allows"
         )
 
     def prepare_data(self) -> None:

@@ -393,7 +393,8 @@ class SweepRunner:
 
         now, recovered = time.time(), []
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            beat = trial.user_attrs.get("heartbeat") or trial.datetime_start.timestamp()
+            beat = trial.user_attrs.get("heartbeat")
+            beat = trial.datetime_start.timestamp() if beat is None else beat
             if now - beat > stale_after_s:
                 self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
                 self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})

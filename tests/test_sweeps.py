@@ -2,6 +2,7 @@
 data, one fast_dev_run trial per file, random/grid/bayes with hyperband, run caps, resume after an interruption."""
 
 import math
+import subprocess
 from pathlib import Path
 
 import optuna
@@ -290,3 +291,22 @@ def test_lit_vision_sweep_runs_offline_trials_and_writes_results(tmp_path, monke
         for t in SweepRunner(load_sweep(SWEEPS / "convmixer.yaml"), "out").study.trials
     )
     assert depths == study  # the sampled values reached each run's config
+
+
+def test_slurm_sweep_agent_runs_one_trial_per_array_task(tmp_path):
+    script = ROOT / "scripts" / "slurm" / "sweep_agent.sbatch"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for command in ("srun", "wandb", "lit-vision"):
+        (fake_bin / command).write_text('#!/bin/bash\necho "$(basename "$0") $*"\n')
+        (fake_bin / command).chmod(0o755)
+    env = {"PATH": f"{fake_bin}:/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "3"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(script), *args], cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    assert "srun wandb agent --count 1 me/lit-vision/abc123" in run("me/lit-vision/abc123").stdout
+    offline = run("--offline", "sweeps/swin.yaml", "/shared/swin")
+    assert "srun lit-vision sweep sweeps/swin.yaml --count 1 --out_dir /shared/swin" in offline.stdout
+    assert run().returncode == 2

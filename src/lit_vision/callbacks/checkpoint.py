@@ -105,9 +105,20 @@ class LastCheckpoint(ModelCheckpoint):
             enable_version_counter=False,
         )
         self._csv_rows: int | None = None
+        self._at_batch_end = False
+
+    def on_train_batch_end(self, trainer: Trainer, *args: Any) -> None:
+        self._at_batch_end = True
+        try:
+            super().on_train_batch_end(trainer, *args)
+        finally:
+            self._at_batch_end = False
 
     def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
-        self._csv_rows = flush_csv_logger(trainer)  # so a resume keeps exactly the rows logged before this save
+        # the metrics.csv rows of the steps this checkpoint holds, so that a resume keeps exactly those
+        self._csv_rows = flush_csv_logger(trainer)
+        if self._csv_rows is not None and self._at_batch_end and _step_row_follows(trainer):
+            self._csv_rows += 1  # Lightning logs this step's row right after on_train_batch_end
         super()._save_checkpoint(trainer, filepath)
 
     def state_dict(self) -> dict[str, Any]:
@@ -274,6 +285,13 @@ def flush_csv_logger(trainer: Trainer) -> int | None:
         return 0
     with open(path, newline="") as file:
         return sum(1 for _ in csv.DictReader(file))
+
+
+def _step_row_follows(trainer: Trainer) -> bool:
+    """Whether Lightning logs the current training step's metrics after `on_train_batch_end` (its own condition)."""
+    connector = trainer._logger_connector
+    accumulating = trainer.fit_loop._should_accumulate() and trainer.lightning_module.automatic_optimization
+    return not accumulating and (connector.should_update_logs or bool(trainer.fast_dev_run))
 
 
 def _keep_csv_rows(logger: CSVLogger, ckpt_path: Path) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS, run_lit_vision
 from lightning import Callback
 
+from conftest import CONFIGS, run_lit_vision
 from lit_vision.callbacks.checkpoint import AtomicCheckpointIO, atomic_save
 
 TESTS = Path(__file__).resolve().parent

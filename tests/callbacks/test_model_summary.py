@@ -1,8 +1,10 @@
 import pytest
+import torch
 from callback_fit import tiny_fit
 from lightning.pytorch.loggers import CSVLogger
 
 from lit_vision.callbacks.model_summary import ModelSummaryLogger, model_stats
+from lit_vision.models.classifier import ImageClassifier
 from lit_vision.models.convmixer import ConvMixerClassifier
 
 
@@ -23,3 +25,21 @@ def test_macs_are_skipped_without_an_input_shape():
     model = ConvMixerClassifier(dim=8, depth=1, kernel_size=3, patch_size=1, num_classes=10, in_chans=1, image_size=8)
     del model.hparams["image_size"]
     assert "model/gmacs" not in model_stats(model)
+
+
+def test_profiling_leaves_one_time_checks_of_forward_untouched():
+    class CheckedOnce(ImageClassifier):
+        def __init__(self) -> None:
+            super().__init__(num_classes=10, in_chans=3, image_size=8)
+            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 10))
+            self.checked = False
+
+        def forward(self, x):
+            if not self.checked:
+                assert x.min() >= 0 and x.max() <= 1, "images must lie in [0, 1]"  # like FCCN's color model
+                self.checked = True
+            return self.net(x)
+
+    model = CheckedOnce()
+    assert model_stats(model)["model/gmacs"] == pytest.approx(3 * 8 * 8 * 10 / 1e9)
+    assert model.checked is False

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 
@@ -38,20 +40,33 @@ def model_stats(pl_module: LightningModule, macs: bool = True) -> dict[str, floa
 
 
 def count_macs(pl_module: LightningModule) -> int | None:
-    """MACs of one forward pass of a single example, or None when the input shape is unknown."""
+    """MACs of one forward pass of a single example, or None when the input shape is unknown or the count fails.
+
+    The example is `example_input_array`, or an image in [0, 1) of the model's `in_chans` x `image_size` (valid input
+    for every image model, FCCN's color model included). Plain attributes that forward sets (one-time checks) are
+    restored afterwards, so profiling leaves the model as it was.
+    """
     try:
         from lit_vision.interop.profile import profile
     except ImportError:
         return None
     example: Any = getattr(pl_module, "example_input_array", None)
     hparams = getattr(pl_module, "hparams", {})
-    if example is not None:
-        return profile(pl_module, inputs=example)["macs"]
-    if "in_chans" in hparams and "image_size" in hparams:
+    if example is None and "in_chans" in hparams and "image_size" in hparams:
         size = hparams["image_size"]
         height, width = (size, size) if isinstance(size, int) else tuple(size)
-        return profile(pl_module, input_size=(hparams["in_chans"], height, width))["macs"]
-    return None
+        generator = torch.Generator().manual_seed(0)
+        example = torch.rand(1, hparams["in_chans"], height, width, generator=generator).to(pl_module.device)
+    if example is None:
+        return None
+    saved = {k: v for k, v in vars(pl_module).items() if isinstance(v, bool | int | float | str | type(None))}
+    try:
+        return profile(pl_module, inputs=example)["macs"]
+    except Exception as error:  # a summary must never stop training
+        rank_zero_warn(f"ModelSummaryLogger: MACs not counted ({type(error).__name__}: {error})")
+        return None
+    finally:
+        vars(pl_module).update(saved)
 
 
 def _log_module_table(trainer: Trainer, net: nn.Module) -> None:

@@ -2,6 +2,7 @@
 back from its run file), run name/group/tags from the command line, log_model offline, resume from a checkpoint."""
 
 import io
+import os
 import socket
 
 import matplotlib.image
@@ -112,8 +113,8 @@ def test_resume_from_checkpoint_continues_the_same_wandb_run(tmp_path, monkeypat
     checkpoint = tmp_path / "logs" / "lit-vision" / run_id / "checkpoints" / "last.ckpt"
     assert torch.load(checkpoint, map_location="cpu", weights_only=False)[CHECKPOINT_KEY] == run_id
 
-    main([*args, "--trainer.max_epochs=2", f"--ckpt_path={checkpoint}"])
-    assert f"resuming wandb run {run_id}" in capsys.readouterr().err
+    main([*args, "--trainer.max_epochs=2", "--ckpt_path=last"])  # the newest last.ckpt of the project's runs
+    assert f"resuming wandb run {run_id} from {checkpoint.relative_to(tmp_path)}" in capsys.readouterr().err
     runs = [read_offline_run(path, wait_s=30) for path in offline_runs(tmp_path / "logs")]
     assert [run.run_id for run in runs] == [run_id, run_id]
     assert runs[1].metric("epoch")[-1] == 1  # the second session logged epoch 1 into the same run
@@ -135,7 +136,7 @@ def test_explicit_mode_or_credentials_leave_wandb_alone(monkeypatch, capsys, tmp
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     config = wandb_config(log_model=True)
     prepare_wandb_loggers(config)
-    assert "WANDB_MODE" not in __import__("os").environ and config.trainer.logger.init_args.log_model is True
+    assert "WANDB_MODE" not in os.environ and config.trainer.logger.init_args.log_model is True
     assert capsys.readouterr().err == ""
 
 
@@ -173,9 +174,16 @@ def test_run_id_from_checkpoint_unless_given(tmp_path, capsys):
     given = wandb_config(id="mine")
     prepare_wandb_loggers(given, ckpt_path=str(checkpoint))
     assert given.trainer.logger.init_args.id == "mine"
-    plain = wandb_config()
-    prepare_wandb_loggers(plain, ckpt_path="last")  # Lightning's special values are not files
+    plain = wandb_config(save_dir=str(tmp_path / "logs"), project="p")
+    assert prepare_wandb_loggers(plain, ckpt_path="last") == "last"  # no run yet: Lightning's own "last"
     assert plain.trainer.logger.init_args.get("id") is None
+    older, newer = (tmp_path / "logs" / "p" / run / "checkpoints" / "last.ckpt" for run in ("run1", "run2"))
+    for path, run_id in ((older, "run1"), (newer, "run2")):
+        path.parent.mkdir(parents=True)
+        torch.save({CHECKPOINT_KEY: run_id}, path)
+    os.utime(older, (1, 1))
+    assert prepare_wandb_loggers(plain, ckpt_path="last") == str(newer)
+    assert plain.trainer.logger.init_args.id == "run2"
 
 
 def test_reading_a_folder_that_is_no_run_fails_clearly(tmp_path):

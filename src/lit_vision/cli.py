@@ -35,7 +35,10 @@ class LitVisionCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         check_machine(config.get("trainer") or {})  # devices, accelerator, precision vs this machine
-        prepare_wandb_loggers(config, ckpt_path=config.get("ckpt_path") if self.subcommand == "fit" else None)
+        if self.subcommand == "fit":  # a checkpoint of a wandb run continues that run ("last": its newest)
+            config["ckpt_path"] = prepare_wandb_loggers(config, ckpt_path=config.get("ckpt_path"))
+        else:
+            prepare_wandb_loggers(config)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(

@@ -86,18 +86,21 @@ def offline_dir(init_args: Any) -> str:
     return os.path.join(str(base), "wandb")
 
 
-def prepare_wandb_loggers(config: Any, ckpt_path: str | None = None) -> None:
-    """Decide online/offline before any wandb call, and make the run resumable.
+def prepare_wandb_loggers(config: Any, ckpt_path: str | None = None) -> str | None:
+    """Decide online/offline before any wandb call, and make the run resumable; returns the checkpoint to resume.
 
     - no explicit mode (`WANDB_MODE`, `mode:`, `offline:`) and no credentials: WANDB_MODE=offline with a notice that
       says how to sync later; wandb never prompts.
     - offline with `log_model`: `log_model` turned off with a notice (Lightning rejects that pair).
     - `ckpt_path` of a checkpoint that stored a wandb run id: the same run continues (`id`, `resume="allow"`),
-      unless `id`/`version` was given explicitly.
+      unless `id`/`version` was given explicitly. `ckpt_path="last"` means the newest `last*.ckpt` of this project's
+      runs (`<save_dir>/<project>/<run id>/checkpoints/`), returned in its place.
     """
     loggers = wandb_logger_configs(config)
     if not loggers:
-        return
+        return ckpt_path
+    if ckpt_path == "last" and not (_get(loggers[0], "id") or _get(loggers[0], "version")):
+        ckpt_path = newest_last_checkpoint(loggers[0]) or ckpt_path
     explicit = os.environ.get("WANDB_MODE") or any(_get(a, "mode") or _get(a, "offline") for a in loggers)
     if not explicit and not has_wandb_credentials():
         os.environ["WANDB_MODE"] = "offline"
@@ -114,6 +117,15 @@ def prepare_wandb_loggers(config: Any, ckpt_path: str | None = None) -> None:
             init_args["id"] = run_id
             init_args["resume"] = "allow"
             notice(f"resuming wandb run {run_id} from {ckpt_path}")
+    return ckpt_path
+
+
+def newest_last_checkpoint(init_args: Any) -> str | None:
+    """The most recent `last*.ckpt` among the runs of the logger's project, or None."""
+    save_dir = _get(init_args, "save_dir") or _get(init_args, "dir") or "."
+    project = _get(init_args, "project") or os.environ.get("WANDB_PROJECT", "lightning_logs")
+    candidates = [path for path in Path(save_dir, project).glob("*/checkpoints/last*.ckpt") if path.is_file()]
+    return str(max(candidates, key=lambda path: path.stat().st_mtime)) if candidates else None
 
 
 def wandb_run_id_from_checkpoint(ckpt_path: str | os.PathLike) -> str | None:

@@ -9,6 +9,7 @@ import optuna
 import pytest
 import torch
 import yaml
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from conftest import CONFIGS, ROOT
 from lit_vision.sweep import (
@@ -187,14 +188,17 @@ def test_bayes_with_hyperband_prunes_and_homes_in(tmp_path):
     assert abs(math.log(best / 3e-3)) < abs(math.log(0.02 / 3e-3))
 
 
-def test_interrupted_sweep_resumes_with_the_interrupted_trial_first(tmp_path):
+@pytest.mark.parametrize(
+    "interruption", [KeyboardInterrupt, SystemExit(1), SIGTERMException], ids=["ctrl-c", "exit-1", "sigterm"]
+)
+def test_interrupted_sweep_resumes_with_the_interrupted_trial_first(tmp_path, interruption):
     path = write_sweep(tmp_path, run_cap=4)
     seen = []
 
     def interrupt_third(args, metric, report):
         seen.append(args)
         if len(seen) == 3:
-            raise KeyboardInterrupt
+            raise interruption
         report(0.5)
         return {}
 

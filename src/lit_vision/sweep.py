@@ -353,10 +353,6 @@ def run_lit_vision(args: list[str], metric: str, report: Report) -> dict[str, An
 TrialFn = Callable[[list[str], str, Report], dict[str, Any]]
 
 
-class Interrupted(Exception):
-    pass
-
-
 # --- the runner ----------------------------------------------------------------------------------------------------
 class SweepRunner:
     """Asks optuna for parameters, runs each trial with `trial_fn` (default: `lit-vision fit` in this process),
@@ -451,14 +447,16 @@ class SweepRunner:
         try:
             with _trial_environment(self.sweep.name, trial.number):
                 info = self.trial_fn(args, self.sweep.metric, report)
-        except (KeyboardInterrupt, Interrupted) as error:
+        except KeyboardInterrupt as error:
             self._interrupted(trial, heartbeat)
             raise KeyboardInterrupt from error
         except SystemExit as error:
-            if error.code not in (0, 2, None):  # Lightning ends Ctrl-C / SIGTERM with exit(1) or SIGTERMException
+            # Lightning ends a Ctrl-C with exit(1) and a SIGTERM (SLURM's time limit) with SIGTERMException
+            if error.code == 1 or type(error).__name__ == "SIGTERMException":
                 self._interrupted(trial, heartbeat)
                 raise KeyboardInterrupt from error
-            return self._failed(trial, heartbeat, f"exit {error.code}: invalid arguments (see the error above)")
+            reason = ": invalid arguments (see the error above)" if error.code == 2 else ""
+            return self._failed(trial, heartbeat, f"exit {error.code}{reason}")
         except Exception as error:  # a failed trial must not end the sweep
             return self._failed(trial, heartbeat, f"{type(error).__name__}: {str(error).strip().splitlines()[0]}")
         heartbeat.stop()

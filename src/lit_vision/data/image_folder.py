@@ -2,8 +2,9 @@
 unlabeled `predict_dir` for `lit-vision predict`.
 
 Workers read and decode each file (torchvision.io, PIL for the rest), cut the crop (random-resized for training,
-resize + center crop by `crop_pct` for evaluation) and resize it to `image_size`, all in uint8. Batches travel as
-uint8; flip, RandAugment, normalization and random erasing run batched on the device. Unreadable files are skipped
+resize + center crop by `crop_pct` for evaluation), resize it to `image_size` and flip it, all in uint8 (cheap per
+image). Batches travel as uint8 (a quarter of float32); RandAugment, normalization (fused with the float conversion)
+and random erasing run batched on the device. Unreadable files are skipped
 with a counted warning (`on_corrupt: skip`), training draws a substitute so batches keep their size, or stop the run
 with the file's name (`on_corrupt: error`).
 """
@@ -35,7 +36,6 @@ from lit_vision.data.transforms import (
     normalize,
     rand_augment,
     random_erasing,
-    random_hflip,
     to_float,
 )
 
@@ -109,12 +109,14 @@ class ImageFiles(Dataset):
         interpolation: str = "bilinear",
         labeled: bool = True,
         substitute: bool = False,
+        hflip: bool = False,
     ) -> None:
         self.samples = samples
         self.size, self.train = size, train
         self.scale, self.ratio, self.crop_pct = scale, ratio, crop_pct
         self.interpolation = interpolation
         self.labeled, self.substitute = labeled, substitute
+        self.hflip = hflip
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -126,7 +128,8 @@ class ImageFiles(Dataset):
             box = random_resized_box(height, width, self.scale, self.ratio, random)
         else:
             box = center_box(height, width, self.size, self.crop_pct)
-        return crop_resize(image, box, self.size, self.interpolation)
+        image = crop_resize(image, box, self.size, self.interpolation)
+        return image.flip(-1) if self.hflip and random.random() < 0.5 else image
 
     def target(self, index: int) -> int | str:
         path, label = self.samples[index]
@@ -226,6 +229,7 @@ class ImageFolderDataModule(L.LightningDataModule):
             interpolation=hp.interpolation,
             labeled=labeled,
             substitute=train,
+            hflip=train and hp.hflip,
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -318,13 +322,9 @@ class ImageFolderDataModule(L.LightningDataModule):
                 else:
                     targets = targets[torch.tensor(keep, device=targets.device)]
         hp = self.hparams
-        images = to_float(images)
         if training:
-            if hp.hflip:
-                images = random_hflip(images)
             images = rand_augment(images, hp.randaugment_ops, hp.randaugment_magnitude, hp.augment_group_size)
-        if hp.normalize:
-            images = normalize(images, tuple(hp.mean), tuple(hp.std))
+        images = normalize(images, tuple(hp.mean), tuple(hp.std)) if hp.normalize else to_float(images)
         if training and hp.erase_prob > 0:
             images = random_erasing(images, hp.erase_prob)
         return images.contiguous(), targets

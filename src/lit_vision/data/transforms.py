@@ -112,6 +112,11 @@ def resize(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
 
 
 def normalize(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """(x - mean) / std per channel. uint8 batches ([0, 255]) are converted and normalized in one fused pass."""
+    if images.dtype == torch.uint8:
+        std_t = torch.as_tensor(std, dtype=torch.float32, device=images.device)[None, :, None, None]
+        mean_t = torch.as_tensor(mean, dtype=torch.float32, device=images.device)[None, :, None, None]
+        return images.float().mul_(1.0 / (255.0 * std_t)).add_(-mean_t / std_t)
     mean_t = torch.as_tensor(mean, dtype=images.dtype, device=images.device)[None, :, None, None]
     std_t = torch.as_tensor(std, dtype=images.dtype, device=images.device)[None, :, None, None]
     return (images - mean_t) / std_t

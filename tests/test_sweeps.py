@@ -258,6 +258,13 @@ def test_bad_sweep_files_fail_with_one_clear_line(tmp_path, changes, message):
         load_sweep(write_sweep(tmp_path, **changes))
 
 
+def test_invalid_yaml_fails_with_one_clear_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("method: random\ncommand: [lit-vision, fit, ${args}]\n")
+    with pytest.raises(ValueError, match="is not valid YAML at line 2"):
+        load_sweep(path)
+
+
 def test_short_names_widen_only_where_they_clash():
     keys = [
         "model.init_args.optimizer.init_args.lr",

@@ -77,7 +77,15 @@ def load_sweep(path: str | os.PathLike) -> SweepFile:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sweep file {str(path)!r} does not exist; pass e.g. sweeps/swin.yaml")
-    config = yaml.safe_load(path.read_text()) or {}
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(
+            f"{path} is not valid YAML{where}: {getattr(error, 'problem', error)} "
+            "(write ${args} in a block list item, not inside [...])"
+        ) from None
     if not isinstance(config, dict):
         raise ValueError(f"{path}: a sweep file is a mapping with method, metric, parameters and command")
     method = config.get("method")

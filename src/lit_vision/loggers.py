@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 WANDB_LOGGER = "lightning.pytorch.loggers.WandbLogger"
 CHECKPOINT_KEY = "wandb_run_id"
-OFFLINE_MODES = ("offline", "dryrun")
+OFFLINE_MODES = ("offline", "dryrun", "disabled")  # modes that upload nothing
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 
 
@@ -112,7 +112,9 @@ def prepare_wandb_loggers(config: Any, ckpt_path: str | None = None) -> str | No
         offline = bool(_get(init_args, "offline")) or mode in OFFLINE_MODES
         if offline and _get(init_args, "log_model"):
             init_args["log_model"] = False
-            notice("wandb is offline, so checkpoints are not uploaded as artifacts (log_model set to false)")
+            notice(
+                f"wandb is {'disabled' if mode == 'disabled' else 'offline'}, so checkpoints are not uploaded as artifacts (log_model set to false)"
+            )
         if run_id and not (_get(init_args, "id") or _get(init_args, "version")):
             init_args["id"] = run_id
             init_args["resume"] = "allow"

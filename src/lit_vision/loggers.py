@@ -112,9 +112,8 @@ def prepare_wandb_loggers(config: Any, ckpt_path: str | None = None) -> str | No
         offline = bool(_get(init_args, "offline")) or mode in OFFLINE_MODES
         if offline and _get(init_args, "log_model"):
             init_args["log_model"] = False
-            notice(
-                f"wandb is {'disabled' if mode == 'disabled' else 'offline'}, so checkpoints are not uploaded as artifacts (log_model set to false)"
-            )
+            state = "disabled" if mode == "disabled" else "offline"
+            notice(f"wandb is {state}, so checkpoints are not uploaded as artifacts (log_model set to false)")
         if run_id and not (_get(init_args, "id") or _get(init_args, "version")):
             init_args["id"] = run_id
             init_args["resume"] = "allow"

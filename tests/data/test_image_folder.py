@@ -106,7 +106,7 @@ def test_on_corrupt_error_names_the_file(tree):
     dm = datamodule(tree, on_corrupt="error")
     dm.setup("fit")
     batch = next(iter(dm.val_dataloader()))
-    with pytest.raises(ValueError, match=r"unreadable image .*dog/notes\.jpg \(cannot identify.*on_corrupt skip$"):
+    with pytest.raises(ValueError, match=r"unreadable image .*dog/notes\.jpg \(not an image.*on_corrupt skip$"):
         transfer(dm, batch, training=False)
 
 

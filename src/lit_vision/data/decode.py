@@ -7,6 +7,7 @@ torchvision.io decodes JPEG (grey, RGB, CMYK), PNG (any mode, 8 or 16 bit), WebP
 import io
 import math
 import random
+import re
 
 import numpy as np
 import torch
@@ -58,12 +59,17 @@ def decode_rgb(data: bytes) -> torch.Tensor:
     try:
         return _to_uint8(decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB))
     except RuntimeError as error:
-        first_error = str(error).strip().splitlines()[-1] if str(error).strip() else "decode failed"
+        # "decode_jpeg, .../decode_jpeg.cpp:171, Image is incomplete or truncated" -> the part after the source line
+        torchvision_reason = re.sub(r"^.*?\.cpp:\d+,\s*", "", " ".join(str(error).split())).split(". ")[0]
+    from PIL import UnidentifiedImageError
+
     try:
         return _decode_with_pil(data)
-    except Exception as error:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnreadableImage(f"{reason} (torchvision: {first_error.split(', ')[-1]})") from None
+    except UnidentifiedImageError:
+        raise UnreadableImage("not an image in a format torchvision or PIL knows") from None
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ... on broken files
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise UnreadableImage(f"{reason}; torchvision: {torchvision_reason}") from None
 
 
 def read_rgb(path: str) -> torch.Tensor:

@@ -2,6 +2,7 @@
 count, precision, node count, checkpoint file. Each raises a one-line ValueError / FileNotFoundError that names the
 argument, the bad value and the fix (`lit-vision` prints it as `lit-vision: error: ...`)."""
 
+import importlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -115,8 +116,29 @@ def _examples(names: list[str], limit: int = 2) -> str:
     return shown + (", ..." if len(names) > limit else "")
 
 
-def check_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, weights_only: bool | None = None) -> None:
-    """`path` must be a readable Lightning checkpoint whose weights fit `model` (same names and shapes)."""
+def _same_class(first: str, second: str) -> bool:
+    """Whether two import paths name one class (`lit_vision.models.X` is `lit_vision.models.x.X`)."""
+    if first == second:
+        return True
+
+    def resolve(path: str) -> Any:
+        module, _, name = path.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+    try:
+        return resolve(first) is resolve(second)
+    except (ImportError, AttributeError, ValueError):
+        return first.rsplit(".", 1)[-1] == second.rsplit(".", 1)[-1]
+
+
+def check_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module | None = None,
+    weights_only: bool | None = None,
+    model_class_path: str | None = None,
+) -> None:
+    """`path` must be a readable Lightning checkpoint of the configured model: saved from `model_class_path` (when
+    the checkpoint names its class) and with the names and shapes of `model`'s weights."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(
@@ -127,11 +149,13 @@ def check_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, we
         checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only is not False, mmap=True)
     except Exception as error:  # torch.load raises many types for bad files
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        if "weights_only" in str(error) or "Weights only load failed" in str(error):
-            raise ValueError(
-                f"--ckpt_path {path} holds Python objects that torch.load(weights_only=True) refuses; if you trust the "
-                "file, add --weights_only false"
-            ) from None
+        if "Weights only load failed" in str(error) and "WeightsUnpickler error" in str(error):
+            detail = str(error).split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0][:100]
+            if "Unsupported operand" not in detail:  # a real pickle of objects, not random bytes
+                raise ValueError(
+                    f"--ckpt_path {path} holds Python objects that torch.load(weights_only=True) refuses ({detail}); "
+                    "lit-vision loads checkpoints of tensors and plain values, as `lit-vision fit` writes them"
+                ) from None
         raise ValueError(
             f"--ckpt_path {path} is not a readable checkpoint ({os.path.getsize(path)} bytes, {reason[:120]}); "
             "it is truncated, corrupt or not a torch.save file: use another one, e.g. last.ckpt beside it"
@@ -146,6 +170,12 @@ def check_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, we
             f"--ckpt_path {path} is not a Lightning checkpoint: it holds {found} and no 'state_dict'; "
             "give a checkpoint written by `lit-vision fit` (Trainer.save_checkpoint)"
         )
+    saved_by = (checkpoint.get("hyper_parameters") or {}).get("_class_path")
+    if saved_by and model_class_path and not _same_class(saved_by, model_class_path):
+        raise ValueError(
+            f"--ckpt_path {path} was saved from {saved_by}, but the config builds {model_class_path}: pass the config "
+            "it was trained with (config.yaml in its run directory), or a checkpoint of this model"
+        )
     if model is None:
         return
     expected = {_plain_key(name): tuple(value.shape) for name, value in model.state_dict().items()}
@@ -157,7 +187,6 @@ def check_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, we
     reshaped = sorted(name for name in expected.keys() & found.keys() if expected[name] != found[name])
     if not (missing or unexpected or reshaped):
         return
-    saved_by = (checkpoint.get("hyper_parameters") or {}).get("_class_path")
     problems = []
     if reshaped:
         name = reshaped[0]

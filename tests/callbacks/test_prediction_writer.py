@@ -1,4 +1,5 @@
 import csv
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -40,6 +41,7 @@ def test_lit_vision_predict_writes_csv_with_the_checkpoint_class_names(tmp_path,
     `lit-vision predict --config configs/imagenet/convmixer_768_32.yaml --ckpt_path X --data.init_args.predict_dir imgs/`
     from another directory without the training data (class names come from the checkpoint)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lit-vision"])  # the CLI gets its arguments from args= alone
     write_image_tree(tmp_path / "imagenet", classes=("goldfish", "tabby"), splits={"train": 4, "val": 2}, size=(40, 30))
     config = str(CONFIGS / "imagenet" / "convmixer_768_32.yaml")
     small = ["--model.init_args.dim", "8", "--model.init_args.depth", "1", "--data.init_args.image_size", "28",

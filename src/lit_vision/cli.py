@@ -13,8 +13,18 @@ from lit_vision.cli_errors import LitVisionParser
 from lit_vision.loggers import finish_wandb, prepare_wandb_loggers
 from lit_vision.preflight import SPECIAL_CKPT_PATHS, check_checkpoint, check_machine
 
-# DataModule attribute -> model init argument, linked once the DataModule exists (when the model takes it)
-DATA_TO_MODEL_LINKS = ("num_classes", "in_chans", "image_size")
+# DataModule attribute -> model init argument, linked once the DataModule exists. jsonargparse skips a link whose
+# attribute the DataModule lacks or whose argument the chosen model lacks, so image and sequence pairs share the list.
+DATA_TO_MODEL_LINKS = (
+    "num_classes",
+    "in_chans",
+    "image_size",
+    "src_vocab_size",
+    "tgt_vocab_size",
+    "pad_id",
+    "bos_id",
+    "eos_id",
+)
 
 
 class LitVisionCLI(LightningCLI):

@@ -65,8 +65,8 @@ def make_files(tmp: Path) -> None:
 BAD_INPUT = [
     # checkpoints
     (["--ckpt_path", "{tmp}/missing.ckpt"], "--ckpt_path {tmp}/missing.ckpt: no such file"),
-    (["--ckpt_path", "{tmp}/random.ckpt"], "random.ckpt is not a readable checkpoint (4096 bytes"),
-    (["--ckpt_path", "{tmp}/truncated.ckpt"], "truncated.ckpt is not a readable checkpoint"),
+    (["--ckpt_path", "{tmp}/random.ckpt"], "random.ckpt is not a readable checkpoint (4096 bytes, not the zip archive torch.save writes)"),
+    (["--ckpt_path", "{tmp}/truncated.ckpt"], "bytes, a zip archive cut short); it is truncated, corrupt or not a torch.save file"),
     (["--ckpt_path", "{tmp}/plain_dict.ckpt"], "plain_dict.ckpt is not a Lightning checkpoint: it holds a dict with keys note, weights"),
     (["--ckpt_path", "{tmp}/vit.ckpt"], "vit.ckpt was saved from lit_vision.models.ViTClassifier, but the config builds lit_vision.models.ConvMixerClassifier"),
     (["--ckpt_path", "{tmp}/dim32.ckpt"], "tensor(s) of other shapes (e.g. net."),

@@ -4,6 +4,7 @@ argument, the bad value and the fix (`lit-vision` prints it as `lit-vision: erro
 
 import importlib
 import os
+import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -106,6 +107,11 @@ def check_machine(trainer: Mapping[str, Any]) -> None:
         )
 
 
+def _starts_like_a_zip(path: str) -> bool:
+    with open(path, "rb") as file:
+        return file.read(4) == b"PK\x03\x04"
+
+
 def _plain_key(name: str) -> str:
     """State-dict key without torch.compile's `_orig_mod.` (checkpoints load with and without compile)."""
     return name.replace("._orig_mod", "").replace("_orig_mod.", "")
@@ -145,20 +151,27 @@ def check_checkpoint(
             f"--ckpt_path {path}: no such file; give a checkpoint written by `lit-vision fit` "
             "(logs/<name>/version_<n>/checkpoints/*.ckpt) or `last`"
         )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only is not False, mmap=True)
+    is_zip = _starts_like_a_zip(path)
+    try:  # mmap: tensors stay on disk, so even a large checkpoint is checked in a moment
+        checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only is not False, mmap=is_zip)
     except Exception as error:  # torch.load raises many types for bad files
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        if "Weights only load failed" in str(error) and "WeightsUnpickler error" in str(error):
-            detail = str(error).split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0][:100]
-            if "Unsupported operand" not in detail:  # a real pickle of objects, not random bytes
+        text = str(error)
+        if "Weights only load failed" in text and "WeightsUnpickler error:" in text:
+            detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0][:100]
+            if "Unsupported operand" not in detail:  # a pickle of Python objects, not random bytes
                 raise ValueError(
                     f"--ckpt_path {path} holds Python objects that torch.load(weights_only=True) refuses ({detail}); "
                     "lit-vision loads checkpoints of tensors and plain values, as `lit-vision fit` writes them"
                 ) from None
+        if not is_zip:
+            reason = "not the zip archive torch.save writes"
+        elif not zipfile.is_zipfile(path):
+            reason = "a zip archive cut short"
+        else:
+            reason = (text.strip().splitlines() or [type(error).__name__])[0][:100]
         raise ValueError(
-            f"--ckpt_path {path} is not a readable checkpoint ({os.path.getsize(path)} bytes, {reason[:120]}); "
-            "it is truncated, corrupt or not a torch.save file: use another one, e.g. last.ckpt beside it"
+            f"--ckpt_path {path} is not a readable checkpoint ({os.path.getsize(path)} bytes, {reason}); it is "
+            "truncated, corrupt or not a torch.save file: use another one, e.g. last.ckpt beside it"
         ) from None
     if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get("state_dict"), Mapping):
         found = (

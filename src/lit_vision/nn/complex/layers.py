@@ -123,7 +123,9 @@ class _GaussConv2d(torch.autograd.Function):
 
 
 class ComplexConv2d(nn.Module):
-    """Complex 2-D convolution with weight W_r + iW_i; each part is initialized like `nn.Conv2d` (kaiming-uniform)."""
+    """Complex 2-D convolution with weight W_r + iW_i; each part is initialized like `nn.Conv2d` (kaiming-uniform).
+
+    Zero padding only. First-order gradients only (the Gauss-trick autograd function is once-differentiable)."""
 
     def __init__(
         self,

@@ -36,3 +36,16 @@ def test_on_device_transform_shapes_and_normalization(image_size, in_chans):
 def test_negative_batch_size_is_one_line_error():
     with pytest.raises(ValueError, match=r"batch_size=-4 must be a positive number"):
         DigitsDataModule(batch_size=-4)
+
+
+def test_tint_gives_seeded_color_digits():
+    dm = DigitsDataModule(in_chans=3, tint=True, normalize=False, seed=1)
+    dm.setup()
+    images = dm.splits["train"].tensors[0]
+    assert images.shape[1:] == (3, 8, 8)
+    assert (images[:, 0] - images[:, 1]).abs().mean() > 0.05  # not grey any more
+    again = DigitsDataModule(in_chans=3, tint=True, normalize=False, seed=1)
+    again.setup()
+    assert torch.equal(again.splits["train"].tensors[0], images)
+    with pytest.raises(ValueError, match="tint=True .* needs in_chans=3"):
+        DigitsDataModule(in_chans=1, tint=True)

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lit_vision.data.checks import check_positive
 from lit_vision.data.sampling import TrainingOrder
+from lit_vision.data.tint import random_tint
 from lit_vision.data.transforms import normalize, random_crop, resize
 
 
@@ -32,9 +33,12 @@ class DigitsDataModule(L.LightningDataModule):
         crop_padding: int = 1,
         normalize: bool = True,
         num_workers: int = 0,
+        tint: bool = False,
     ) -> None:
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
+        if tint and in_chans != 3:
+            raise ValueError(f"tint=True paints digits in color and needs in_chans=3, got in_chans={in_chans}")
         if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
             raise ValueError(
                 f"val_fraction={val_fraction} and test_fraction={test_fraction} must each lie in (0, 1) and sum below 1"
@@ -54,6 +58,8 @@ class DigitsDataModule(L.LightningDataModule):
         images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
         labels = torch.tensor(digits.target, dtype=torch.long)
         hp = self.hparams
+        if hp.tint:  # seeded foreground/background hues, so a color model has hue and saturation to read
+            images = random_tint(images, seed=hp.seed)
         index = torch.arange(len(labels))
         rest, test = train_test_split(index, test_size=hp.test_fraction, stratify=labels, random_state=hp.seed)
         train, val = train_test_split(
@@ -61,9 +67,10 @@ class DigitsDataModule(L.LightningDataModule):
         )
         self.splits = {name: TensorDataset(images[idx], labels[idx]) for name, idx in (("train", train), ("val", val), ("test", test))}
         # statistics of the training split, per channel after the grey -> in_chans expansion
-        mean = images[train].mean().item()
-        std = images[train].std().item()
-        self.mean, self.std = (mean,) * self.in_chans, (std,) * self.in_chans
+        channels = images[train].transpose(0, 1).flatten(1)
+        mean, std = channels.mean(dim=1).tolist(), channels.std(dim=1).tolist()
+        self.mean = tuple(mean * self.in_chans if len(mean) == 1 else mean)
+        self.std = tuple(std * self.in_chans if len(std) == 1 else std)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(
@@ -95,8 +102,8 @@ class DigitsDataModule(L.LightningDataModule):
             generator = self.training_order.augmentation_generator(images.device, self.trainer.global_rank)
             images = random_crop(images, self.hparams.crop_padding, generator=generator)
         images = resize(images, self.image_size)
-        if self.in_chans == 3:
-            images = images.expand(-1, 3, -1, -1)
+        if images.shape[1] != self.in_chans:
+            images = images.expand(-1, self.in_chans, -1, -1)
         if self.hparams.normalize:
             images = normalize(images, self.mean, self.std)
         return images.contiguous(), labels

@@ -9,13 +9,18 @@ CONVMIXER = str(CONFIGS / "convmixer.yaml")
 QUICK = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2"]
 
 
+def run_configs(root) -> list:
+    return sorted((root / "logs").rglob("config.yaml"))
+
+
 def test_override_on_command_line_and_test_after_fit(lit_vision, tmp_path):
     result = lit_vision("fit", "--config", CONVMIXER, "--model.init_args.depth", "2", *QUICK)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test/acc" in result.stdout  # test ran with the best checkpoint and printed its metrics
-    saved = yaml.safe_load((tmp_path / "logs/convmixer/version_0/config.yaml").read_text())
+    (config,) = run_configs(tmp_path)  # logs/<project>/<run id>/config.yaml, the run's own directory
+    saved = yaml.safe_load(config.read_text())
     assert saved["model"]["init_args"]["depth"] == 2
-    checkpoints = sorted((tmp_path / "logs/convmixer/version_0/checkpoints").glob("*.ckpt"))
+    checkpoints = sorted((config.parent / "checkpoints").glob("*.ckpt"))
     assert checkpoints
     hparams = torch.load(checkpoints[0], map_location="cpu", weights_only=False)["hyper_parameters"]
     assert (hparams["num_classes"], hparams["in_chans"], hparams["image_size"]) == (10, 1, 8)  # linked from the data
@@ -25,8 +30,8 @@ def test_second_run_in_same_folder_gets_its_own_config(lit_vision, tmp_path):
     for _ in range(2):
         result = lit_vision("fit", "--config", CONVMIXER, *QUICK, "--test_after_fit", "false")
         assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "logs/convmixer/version_0/config.yaml").is_file()
-    assert (tmp_path / "logs/convmixer/version_1/config.yaml").is_file()
+    first, second = run_configs(tmp_path)
+    assert first.parent != second.parent
 
 
 def test_stacked_configs_and_print_config(lit_vision, tmp_path):

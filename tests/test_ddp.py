@@ -2,6 +2,8 @@
 metrics as 1 process, and only rank 0 writes the run's config, logs and checkpoints."""
 
 import csv
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -85,3 +87,13 @@ def test_two_gloo_processes_match_one_process_and_only_rank_zero_writes(two_runs
     assert not list(ddp.rglob("*.tmp"))
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert str(saved["trainer"]["devices"]) == "2" and saved["data"]["init_args"]["batch_size"] == 32
+
+
+def test_gpu_checks_skip_cleanly_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: run `python benchmarks/gpu_checks.py` itself")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/gpu_checks.py")], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no CUDA device here" in result.stdout and "skipping" in result.stdout

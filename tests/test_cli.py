@@ -3,7 +3,9 @@
 import pytest
 import torch
 import yaml
+
 from conftest import CONFIGS
+from lit_vision.cli import main  # at import time, so Lightning's log handler never binds a captured stream
 
 CONVMIXER = str(CONFIGS / "convmixer.yaml")
 QUICK = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2"]
@@ -47,8 +49,6 @@ def test_stacked_configs_and_print_config(lit_vision, tmp_path):
 
 def one_line_error(args: list[str], capsys) -> str:
     """Run `lit-vision ARGS` in-process; it must exit non-zero with a single `lit-vision: error:` line."""
-    from lit_vision.cli import main
-
     with pytest.raises(SystemExit) as exit_info:
         main(args)
     assert exit_info.value.code != 0

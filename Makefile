@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CONFIG ?= configs/convmixer.yaml
+CONFIG ?= configs/swin.yaml
 PYTEST_ARGS ?=
 
 .PHONY: setup train test lint format bench clean

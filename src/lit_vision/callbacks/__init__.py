@@ -1,6 +1,6 @@
 """Lightning callbacks of lit-vision, one job each. Imported lazily so `import lit_vision.callbacks` stays cheap."""
 
-import importlib
+from lit_vision.lazy import lazy_exports
 
 _EXPORTS = {
     "RunConfigCallback": "lit_vision.callbacks.save_config",
@@ -9,12 +9,14 @@ _EXPORTS = {
     "PredictionGridLogger": "lit_vision.callbacks.prediction_grid",
     "AttentionMapLogger": "lit_vision.callbacks.attention_maps",
     "ThroughputLogger": "lit_vision.callbacks.throughput",
+    "EMA": "lit_vision.callbacks.ema",
+    "PredictionWriter": "lit_vision.callbacks.prediction_writer",
+    "AtomicCheckpointIO": "lit_vision.callbacks.checkpoint",
+    "LastCheckpoint": "lit_vision.callbacks.checkpoint",
+    "ExactResume": "lit_vision.callbacks.checkpoint",
 }
 
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'lit_vision.callbacks' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

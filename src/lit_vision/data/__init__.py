@@ -1,6 +1,6 @@
 """LightningDataModules. Imported lazily so `import lit_vision.data` stays cheap."""
 
-import importlib
+from lit_vision.lazy import lazy_exports
 
 _EXPORTS = {
     "DigitsDataModule": "lit_vision.data.digits",
@@ -13,7 +13,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'lit_vision.data' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,6 +1,6 @@
 """LightningModules, one per architecture. Imported lazily so `import lit_vision.models` stays cheap."""
 
-import importlib
+from lit_vision.lazy import lazy_exports
 
 _EXPORTS = {
     "ImageClassifier": "lit_vision.models.classifier",
@@ -15,7 +15,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'lit_vision.models' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -3,5 +3,4 @@
 from lit_vision.interop.profile import profile
 from lit_vision.interop.timm import from_timm, to_timm
 
-
 __all__ = ["from_timm", "to_timm", "profile"]

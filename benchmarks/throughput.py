@@ -75,17 +75,19 @@ CASES: dict[str, Case] = {
         ),
         Case(
             "vit_digits",
-            "ViT dim 64 depth 4 heads 4 patch 2 @16 (digits)",
+            "ViT dim 64 depth 4 heads 4 patch 4 avg-pool @16 (configs/vit.yaml)",
             _timm_class(
                 "timm.models.vision_transformer.VisionTransformer",
                 img_size=16,
-                patch_size=2,
+                patch_size=4,
                 embed_dim=64,
                 depth=4,
                 num_heads=4,
+                global_pool="avg",
+                class_token=False,
                 **DIGITS,
             ),
-            64,
+            32,
             16,
             **DIGITS,
             needs="lit_vision.nn.vit",
@@ -100,7 +102,7 @@ CASES: dict[str, Case] = {
         ),
         Case(
             "swin_digits",
-            "Swin patch 1 window 4 dim 48 depths (2, 2) heads (3, 6) @8 (digits)",
+            "Swin patch 1 window 4 dim 48 depths (2, 2) heads (3, 6) @8 (configs/swin.yaml)",
             _timm_class(
                 "timm.models.swin_transformer.SwinTransformer",
                 img_size=8,
@@ -126,7 +128,7 @@ CASES: dict[str, Case] = {
         ),
         Case(
             "convmixer_digits",
-            "ConvMixer dim 64 depth 4 kernel 3 patch 1 @8 (digits)",
+            "ConvMixer dim 64 depth 4 kernel 3 patch 1 @8 (configs/convmixer.yaml)",
             _timm_class(
                 "timm.models.convmixer.ConvMixer",
                 dim=64,

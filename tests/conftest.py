@@ -25,6 +25,9 @@ def offline_wandb(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     monkeypatch.delenv("SLURM_NTASKS", raising=False)
     yield
+    from lit_vision.loggers import finish_wandb
+
+    finish_wandb()  # a run a test left open (e.g. resumed by a further trainer.test) must not leak into the next test
 
 
 def run_lit_vision(*args: str, cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:

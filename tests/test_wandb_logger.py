@@ -189,3 +189,18 @@ def test_run_id_from_checkpoint_unless_given(tmp_path, capsys):
 def test_reading_a_folder_that_is_no_run_fails_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="no run-\\*.wandb file"):
         read_offline_run(tmp_path)
+
+
+def test_trainer_reused_after_the_cli_resumes_the_finished_wandb_run(tmp_path, monkeypatch):
+    """The CLI finishes its wandb run on return; a further `cli.trainer.test(...)` (notebooks, tests) logs into the same
+    run instead of failing on a finished one."""
+    from lit_vision.cli import LitVisionCLI
+
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", CONVMIXER, "--config", WANDB_FRAGMENT, *QUICK, "--model.init_args.depth=2"]
+    cli = LitVisionCLI(args=[*args, "--trainer.limit_test_batches=2"])
+    (logger,) = cli.trainer.loggers
+    run_id = logger.version
+    cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best", verbose=False)
+    assert logger.experiment.id == run_id
+    assert "test/acc" in cli.trainer.callback_metrics

@@ -40,7 +40,8 @@ class LitVisionCLI(LightningCLI):
             finish_wandb(exit_code=1)
             raise
         if kwargs.get("run", True):
-            finish_wandb()  # the next run in this process (sweeps, tests) starts its own wandb run
+            # the next run in this process (sweeps, tests) starts its own wandb run; this trainer's loggers resume theirs
+            finish_wandb(loggers=self.trainer.loggers if hasattr(self, "trainer") else ())
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config

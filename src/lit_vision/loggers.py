@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -143,14 +144,22 @@ def wandb_run_id_from_checkpoint(ckpt_path: str | os.PathLike) -> str | None:
     return str(run_id) if run_id else None
 
 
-def finish_wandb(exit_code: int | None = None) -> None:
+def finish_wandb(exit_code: int | None = None, loggers: Iterable[object] = ()) -> None:
     """End the active wandb run, if any, and stop wandb's service process, so that the run's files are complete on
     disk and the next run in this process starts afresh (the service resolves relative paths against the working
-    directory it started in: without the teardown, a later run after `chdir` would write into the old directory)."""
+    directory it started in: without the teardown, a later run after `chdir` would write into the old directory).
+
+    Each WandbLogger in `loggers` forgets the finished run and resumes it on next use (e.g. a further
+    `trainer.test(...)` after the CLI returned) instead of failing on a finished run."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
         wandb.finish(exit_code=exit_code)
         wandb.teardown()
+    for logger in loggers:
+        run = getattr(logger, "_experiment", None)
+        if run is not None and hasattr(logger, "_wandb_init"):
+            logger._wandb_init.update(id=run.id, resume="allow")
+            logger._id, logger._experiment = run.id, None  # `logger.version` keeps naming the run
 
 
 # --- reading offline runs ------------------------------------------------------------------------------------------

@@ -33,9 +33,7 @@ def offline_wandb(tmp_path_factory, monkeypatch):
 def run_lit_vision(*args: str, cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the installed `lit-vision` command as a user would."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run(
-        [LIT_VISION, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env
-    )
+    return subprocess.run([LIT_VISION, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ formats that `dataset_fixtures` writes; fragments (trainer/, logger/) are stacke
 from pathlib import Path
 
 import pytest
+
 from conftest import CONFIGS
 
 FRAGMENT_DIRS = {"trainer", "logger"}

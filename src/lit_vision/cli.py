@@ -120,7 +120,11 @@ def one_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
-    causes = [line[2:].strip(" \"'") for line in lines if line.startswith("- ") and "Expected a <class 'NoneType'>" not in line]
+    causes = [
+        line[2:].strip(" \"'")
+        for line in lines
+        if line.startswith("- ") and "Expected a <class 'NoneType'>" not in line
+    ]
     if lines[0].startswith("Does not validate against any of the Union subtypes") and causes:
         return causes[0]
     return lines[0]

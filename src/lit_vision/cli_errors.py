@@ -26,10 +26,7 @@ def condense(message: str) -> str:
     details = [line for line in details if not line.startswith(_NOISE) and "NoneType" not in line]
     problem = details[0] if details else message.strip().splitlines()[0]
     problem = re.sub(r'^Parser key "[^"]+":\s*', "", problem)
-    if class_path and keys:
-        key = ".".join([keys[0], "init_args", *keys[1:]])
-    else:
-        key = ".".join(keys)
+    key = ".".join([keys[0], "init_args", *keys[1:]]) if class_path and keys else ".".join(keys)
     where = f" (in {class_path.group(1)})" if class_path else ""
     return f"{key}: {problem}{where}" if key else f"{problem}{where}"
 

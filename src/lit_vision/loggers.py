@@ -13,9 +13,9 @@ import os
 import struct
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 

@@ -41,8 +41,16 @@ def test_warmup_cosine_schedule_shape():
 
 def test_scheduler_steps_per_optimizer_step(tmp_path):
     model = small_model(warmup_epochs=1, optimizer=lambda p: torch.optim.AdamW(p, lr=0.01))
-    trainer = Trainer(max_epochs=2, limit_train_batches=4, limit_val_batches=1, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = Trainer(
+        max_epochs=2,
+        limit_train_batches=4,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, datamodule=DigitsDataModule(batch_size=32))
     # 8 steps, 4 of warmup: the LR after the last step sits on the cosine tail, set by step, not by epoch
     lr = trainer.optimizers[0].param_groups[0]["lr"]
@@ -67,8 +75,16 @@ def test_nan_loss_stops_with_step_and_hint():
 
 def test_checkpoint_rebuilds_itself(tmp_path):
     model = small_model(dim=24, depth=2)
-    trainer = Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, logger=False, enable_progress_bar=False,
-                      enable_model_summary=False, default_root_dir=tmp_path, callbacks=[])
+    trainer = Trainer(
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[],
+    )
     trainer.fit(model, datamodule=DigitsDataModule(batch_size=16))
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)
@@ -91,8 +107,17 @@ def test_timm_classifier_loads_local_pretrained_file(tmp_path):
 
 
 def test_timm_classifier_passes_model_kwargs_and_rejects_unknown_names():
-    model = TimmClassifier("timm.models.convmixer.ConvMixer", dim=8, depth=1, kernel_size=3, patch_size=1,
-                           num_classes=10, in_chans=1, image_size=8, label_smoothing=0.1)
+    model = TimmClassifier(
+        "timm.models.convmixer.ConvMixer",
+        dim=8,
+        depth=1,
+        kernel_size=3,
+        patch_size=1,
+        num_classes=10,
+        in_chans=1,
+        image_size=8,
+        label_smoothing=0.1,
+    )
     assert model.net.num_features == 8 and model.hparams.label_smoothing == 0.1
     with pytest.raises(ValueError, match="is not a timm model"):
         TimmClassifier("convmixer_9000", num_classes=10)

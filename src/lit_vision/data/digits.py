@@ -65,7 +65,10 @@ class DigitsDataModule(L.LightningDataModule):
         train, val = train_test_split(
             rest, test_size=hp.val_fraction / (1 - hp.test_fraction), stratify=labels[rest], random_state=hp.seed
         )
-        self.splits = {name: TensorDataset(images[idx], labels[idx]) for name, idx in (("train", train), ("val", val), ("test", test))}
+        self.splits = {
+            name: TensorDataset(images[idx], labels[idx])
+            for name, idx in (("train", train), ("val", val), ("test", test))
+        }
         # statistics of the training split, per channel after the grey -> in_chans expansion
         channels = images[train].transpose(0, 1).flatten(1)
         mean, std = channels.mean(dim=1).tolist(), channels.std(dim=1).tolist()

@@ -27,7 +27,9 @@ def _converter(model: nn.Module):
 def from_timm(timm_model: nn.Module) -> nn.Module:
     """lit_vision network with the same architecture and weights as `timm_model`."""
     if not type(timm_model).__module__.startswith("timm."):
-        raise ValueError(f"from_timm expects a timm model, got {type(timm_model).__module__}.{type(timm_model).__name__}")
+        raise ValueError(
+            f"from_timm expects a timm model, got {type(timm_model).__module__}.{type(timm_model).__name__}"
+        )
     return _converter(timm_model).from_timm(timm_model)
 
 
@@ -42,4 +44,6 @@ def load_state_dict_strict(target: nn.Module, state_dict: dict, source: str) -> 
     """Copy a converted state dict, failing with the exact missing/unexpected keys."""
     missing, unexpected = target.load_state_dict(state_dict, strict=False)
     if missing or unexpected:
-        raise ValueError(f"weights from {source} do not fit {type(target).__name__}: missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"weights from {source} do not fit {type(target).__name__}: missing {missing}, unexpected {unexpected}"
+        )

@@ -89,7 +89,9 @@ class ImageClassifier(L.LightningModule):
         self.optimizer_factory = optimizer
         self.class_names: list[str] | None = None
         self.mixup = self._make_mixup()
-        self.metrics = nn.ModuleDict({f"{stage}_metrics": self._make_metrics(stage) for stage in ("train", "val", "test")})
+        self.metrics = nn.ModuleDict(
+            {f"{stage}_metrics": self._make_metrics(stage) for stage in ("train", "val", "test")}
+        )
 
     def _make_metrics(self, stage: str) -> MetricCollection:
         metrics = {"acc": MulticlassAccuracy(self.num_classes, top_k=1, average="micro")}
@@ -139,9 +141,19 @@ class ImageClassifier(L.LightningModule):
         metrics = self.metrics[f"{stage}_metrics"]
         metrics.update(self.scores(output).detach(), labels)
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=len(images), sync_dist=not on_step)
+        self.log(
+            f"{stage}/loss",
+            loss,
+            prog_bar=True,
+            on_step=on_step,
+            on_epoch=True,
+            batch_size=len(images),
+            sync_dist=not on_step,
+        )
         for name, value in extra.items():
-            self.log(f"{stage}/{name}", value, on_step=on_step, on_epoch=True, batch_size=len(images), sync_dist=not on_step)
+            self.log(
+                f"{stage}/{name}", value, on_step=on_step, on_epoch=True, batch_size=len(images), sync_dist=not on_step
+            )
         self.log_dict(metrics, prog_bar=True, on_step=False, on_epoch=True)
         return loss
 

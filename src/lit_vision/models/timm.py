@@ -20,7 +20,9 @@ def _timm_class(model_name: str) -> type[nn.Module] | None:
     try:
         return getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError):
-        raise ValueError(f"model_name={model_name!r} is not a timm class; use e.g. 'timm.models.convmixer.ConvMixer'") from None
+        raise ValueError(
+            f"model_name={model_name!r} is not a timm class; use e.g. 'timm.models.convmixer.ConvMixer'"
+        ) from None
 
 
 class TimmClassifier(ImageClassifier):
@@ -42,7 +44,12 @@ class TimmClassifier(ImageClassifier):
     ) -> None:
         extra_model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _BASE_ARGS}
         super().__init__(**kwargs)
-        create_kwargs = {**(model_kwargs or {}), **extra_model_kwargs, "num_classes": self.num_classes, "in_chans": self.in_chans}
+        create_kwargs = {
+            **(model_kwargs or {}),
+            **extra_model_kwargs,
+            "num_classes": self.num_classes,
+            "in_chans": self.in_chans,
+        }
         timm_class = _timm_class(model_name)
         if timm_class is not None:
             if pretrained or pretrained_file:

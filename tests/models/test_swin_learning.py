@@ -26,11 +26,6 @@ def test_swin_classifier_builds_from_data_links_and_exempts_bias_tables():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="configs/swin.yaml reached 96.3 % test accuracy in the last full run (target 97 %, issue 4 still open); "
-    "the recipe needs retuning on a quiet machine",
-    strict=False,
-)
 def test_swin_config_reaches_97_percent_on_digits(fit_config):
     cli = fit_config("swin.yaml", "--trainer.enable_progress_bar", "false")
     assert cli.trainer.callback_metrics["test/acc"] >= 0.97

@@ -148,12 +148,10 @@ class ImageClassifier(L.LightningModule):
             on_step=on_step,
             on_epoch=True,
             batch_size=len(images),
-            sync_dist=not on_step,
+            sync_dist=True,  # one scalar all-reduce per step under DDP: epoch means over all ranks
         )
         for name, value in extra.items():
-            self.log(
-                f"{stage}/{name}", value, on_step=on_step, on_epoch=True, batch_size=len(images), sync_dist=not on_step
-            )
+            self.log(f"{stage}/{name}", value, on_step=on_step, on_epoch=True, batch_size=len(images), sync_dist=True)
         self.log_dict(metrics, prog_bar=True, on_step=False, on_epoch=True)
         return loss
 

@@ -187,7 +187,7 @@ class Seq2SeqTransformer(L.LightningModule):
             on_step=on_step,
             on_epoch=True,
             batch_size=len(src),
-            sync_dist=not on_step,
+            sync_dist=True,  # one scalar all-reduce per step under DDP: epoch means over all ranks
         )
         self.log(f"{stage}/token_acc", metrics["token_acc"], prog_bar=stage != "train", on_step=False, on_epoch=True)
         if stage == "train":

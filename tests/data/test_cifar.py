@@ -78,6 +78,33 @@ def test_batches_gather_in_one_index_and_augment_on_device(cifar10_dir):
     torch.testing.assert_close(clean, (expected - mean) / std)
 
 
+def test_rotation_follows_the_resize_in_training_only(cifar10_dir):
+    """FCCN's recipe: Resize(56) -> RandomRotation(10); equal to torchvision's rotate with the same angles."""
+    from torchvision.transforms.v2 import functional as TF
+
+    dm = CIFAR10DataModule(data_dir=str(cifar10_dir), batch_size=8, image_size=56, crop_padding=0, hflip=False,
+                           rotation_degrees=10, normalize=False)  # fmt: skip
+    dm.setup("fit")
+    images, labels = next(iter(dm.train_dataloader()))
+
+    class Training:
+        training = True
+
+    dm.trainer = Training()
+    torch.manual_seed(3)
+    rotated, _ = dm.on_after_batch_transfer((images, labels), 0)
+    torch.manual_seed(3)
+    angles = torch.empty(8).uniform_(-10, 10)
+    resized = torch.nn.functional.interpolate(images.float() / 255, size=56, mode="bilinear", antialias=True)
+    expected = torch.stack([TF.rotate(image, float(angle), fill=0.0) for image, angle in zip(resized, angles)])
+    torch.testing.assert_close(rotated, expected, atol=1e-6, rtol=0)
+    Training.training = False
+    clean, _ = dm.on_after_batch_transfer((images, labels), 0)
+    torch.testing.assert_close(clean, resized)
+    with pytest.raises(ValueError, match="rotation_degrees must be >= 0"):
+        CIFAR10DataModule(rotation_degrees=-5)
+
+
 def test_cifar100_fine_and_coarse_labels(tmp_path):
     write_cifar100(tmp_path)
     fine = CIFAR100DataModule(data_dir=str(tmp_path), val_split=0.5)

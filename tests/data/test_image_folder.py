@@ -179,7 +179,26 @@ def test_predict_without_train_split_needs_num_classes(tmp_path):
     assert dm.num_classes == 5 and dm.class_names is None and len(dm.datasets["predict"]) == 1
 
 
+def test_rotation_runs_on_the_device_in_training_only(tmp_path):
+    from torchvision.transforms.v2 import functional as TF
+
+    write_image_tree(tmp_path, classes=("a", "b"), splits={"train": 4, "val": 1}, size=(40, 30))
+    dm = datamodule(tmp_path, image_size=16, hflip=False, rotation_degrees=15, normalize=False)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    torch.manual_seed(5)
+    rotated, _ = transfer(dm, batch, training=True)
+    torch.manual_seed(5)
+    angles = torch.empty(len(batch[0])).uniform_(-15, 15)
+    expected = torch.stack([TF.rotate(image, float(angle), fill=0.0) for image, angle in zip(batch[0], angles)])
+    assert torch.equal(rotated, expected.float() / 255)
+    plain, _ = transfer(dm, batch, training=False)
+    assert torch.equal(plain, batch[0].float() / 255)
+
+
 def test_bad_arguments():
+    with pytest.raises(ValueError, match="rotation_degrees=-1 must be >= 0"):
+        ImageFolderDataModule(rotation_degrees=-1)
     with pytest.raises(ValueError, match="crop_pct=1.5 must lie in"):
         ImageFolderDataModule(crop_pct=1.5)
     with pytest.raises(ValueError, match="on_corrupt='ignore' is not supported"):

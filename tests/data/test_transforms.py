@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from lit_vision.data.transforms import rand_augment, random_erasing, random_resized_crop, to_float
+from lit_vision.data.transforms import (
+    rand_augment,
+    random_erasing,
+    random_resized_crop,
+    random_rotation,
+    rotate,
+    to_float,
+)
 
 
 def test_to_float_scales_uint8_only():
@@ -46,3 +53,32 @@ def test_rand_augment_keeps_shape_dtype_and_range(dtype, group_size):
     if dtype == torch.float32:
         assert out.min() >= 0 and out.max() <= 1
     assert rand_augment(images, num_ops=0) is images
+
+
+@pytest.mark.parametrize(("height", "width"), [(32, 32), (20, 28)])
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+@pytest.mark.parametrize("fill", [None, 0.0, 0.5])
+def test_rotate_equals_torchvision_rotate_per_sample(height, width, interpolation, fill):
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    images = torch.rand(3, 3, height, width, generator=torch.Generator().manual_seed(0))
+    angles = torch.tensor([10.0, -37.0, 90.0])
+    mode = InterpolationMode.NEAREST if interpolation == "nearest" else InterpolationMode.BILINEAR
+    expected = torch.stack(
+        [TF.rotate(image, float(angle), interpolation=mode, fill=fill) for image, angle in zip(images, angles)]
+    )
+    torch.testing.assert_close(rotate(images, angles, interpolation, fill), expected, atol=1e-5, rtol=0)
+
+
+def test_random_rotation_keeps_uint8_and_draws_angles_within_the_range():
+    from torchvision.transforms.v2 import functional as TF
+
+    images = torch.randint(0, 256, (64, 1, 9, 9), dtype=torch.uint8)
+    assert random_rotation(images, 0) is images
+    rotated = random_rotation(images, 10, generator=torch.Generator().manual_seed(1))
+    assert rotated.dtype == torch.uint8 and rotated.shape == images.shape
+    assert not torch.equal(rotated, images)
+    angles = torch.empty(64).uniform_(-10, 10, generator=torch.Generator().manual_seed(1))
+    expected = torch.stack([TF.rotate(image, float(angle)) for image, angle in zip(images, angles)])
+    assert torch.equal(rotated, expected)

@@ -23,6 +23,7 @@ from lit_vision.data.transforms import (
     random_erasing,
     random_hflip,
     random_resized_crop,
+    random_rotation,
     resize,
     to_float,
 )
@@ -104,6 +105,7 @@ class _CIFARDataModule(L.LightningDataModule):
         crop_padding: int = 4,
         crop_scale: float = 1.0,
         hflip: bool = True,
+        rotation_degrees: float = 0.0,
         randaugment_ops: int = 0,
         randaugment_magnitude: int = 9,
         augment_group_size: int = 8,
@@ -114,15 +116,16 @@ class _CIFARDataModule(L.LightningDataModule):
         """`val_split`: fraction of each class of the training set held out for validation (stratified, seeded);
         0 validates on the test set and trains on all 50,000 images. `crop_scale` < 1: random-resized crop with area
         in [crop_scale, 1] and square aspect before the padded crop. `image_size` resizes on the device (e.g. 56 or
-        224). `normalize: false` leaves RGB in [0, 1]."""
+        224). `rotation_degrees`: torchvision's RandomRotation (nearest, zero fill) after the resize, as in FCCN's recipe.
+        `normalize: false` leaves RGB in [0, 1]."""
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
         if not 0 <= val_split < 1:
             raise ValueError(f"val_split={val_split} must lie in [0, 1); 0 validates on the test set")
         if not 0 < crop_scale <= 1:
             raise ValueError(f"crop_scale={crop_scale} must lie in (0, 1]; 1 turns the random-resized crop off")
-        if crop_padding < 0 or num_workers < 0 or randaugment_ops < 0:
-            raise ValueError("crop_padding, num_workers and randaugment_ops must be >= 0")
+        if crop_padding < 0 or num_workers < 0 or randaugment_ops < 0 or rotation_degrees < 0:
+            raise ValueError("crop_padding, num_workers, randaugment_ops and rotation_degrees must be >= 0")
         if not 0 <= erase_prob <= 1:
             raise ValueError(f"erase_prob={erase_prob} must lie in [0, 1]")
         self.save_hyperparameters()
@@ -249,6 +252,8 @@ class _CIFARDataModule(L.LightningDataModule):
             images = rand_augment(images, hp.randaugment_ops, hp.randaugment_magnitude, hp.augment_group_size)
         if self.image_size != images.shape[-1]:
             images = resize(to_float(images), self.image_size)
+        if training and hp.augment:
+            images = random_rotation(images, hp.rotation_degrees)
         images = normalize(images, self.mean, self.std) if hp.normalize else to_float(images)
         if training and hp.augment and hp.erase_prob > 0:
             images = random_erasing(images, hp.erase_prob)

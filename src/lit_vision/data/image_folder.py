@@ -36,6 +36,7 @@ from lit_vision.data.transforms import (
     normalize,
     rand_augment,
     random_erasing,
+    random_rotation,
     to_float,
 )
 
@@ -165,6 +166,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
         interpolation: Literal["bilinear", "bicubic"] = "bilinear",
         hflip: bool = True,
+        rotation_degrees: float = 0.0,
         randaugment_ops: int = 0,
         randaugment_magnitude: int = 9,
         augment_group_size: int = 8,
@@ -183,7 +185,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         """`crop_pct`: evaluation resizes the shorter side to image_size / crop_pct, then center-crops image_size.
         `num_workers`: None picks min(8, CPUs available). `predict_dir`: a folder of unlabeled images (searched
         recursively) for `lit-vision predict`. `num_classes`: read from the train/ class folders when None; give it
-        when data_dir has no train/ (prediction on another machine)."""
+        when data_dir has no train/ (prediction on another machine). `rotation_degrees`: torchvision's
+        RandomRotation (nearest, zero fill) on the device after the crop and flip, as in FCCN's ImageNet recipe."""
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
         if not 0 < crop_pct <= 1:
@@ -194,6 +197,8 @@ class ImageFolderDataModule(L.LightningDataModule):
             raise ValueError(f"on_corrupt={on_corrupt!r} is not supported; use 'skip' or 'error'")
         if interpolation not in ("bilinear", "bicubic"):
             raise ValueError(f"interpolation={interpolation!r} is not supported; use 'bilinear' or 'bicubic'")
+        if rotation_degrees < 0:
+            raise ValueError(f"rotation_degrees={rotation_degrees} must be >= 0 (0 turns rotation off)")
         if num_workers is not None and num_workers < 0:
             raise ValueError(f"num_workers={num_workers} must be >= 0 (or null for min(8, CPUs))")
         self.save_hyperparameters(ignore=["num_classes"])  # the model's num_classes is the one logged
@@ -323,6 +328,7 @@ class ImageFolderDataModule(L.LightningDataModule):
                     targets = targets[torch.tensor(keep, device=targets.device)]
         hp = self.hparams
         if training:
+            images = random_rotation(images, hp.rotation_degrees)
             images = rand_augment(images, hp.randaugment_ops, hp.randaugment_magnitude, hp.augment_group_size)
         images = normalize(images, tuple(hp.mean), tuple(hp.std)) if hp.normalize else to_float(images)
         if training and hp.erase_prob > 0:

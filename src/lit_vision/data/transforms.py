@@ -58,6 +58,42 @@ def random_resized_crop(
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
+def rotate(
+    images: torch.Tensor, degrees: torch.Tensor, interpolation: str = "nearest", fill: float | None = 0.0
+) -> torch.Tensor:
+    """Rotate each sample counter-clockwise by its angle (degrees) about the image centre, keeping the size and
+    filling uncovered pixels with `fill` (None: zero padding without blending): torchvision's `rotate`
+    (expand=False), batched in one `grid_sample`."""
+    b, c, h, w = images.shape
+    radians = torch.deg2rad(degrees.to(device=images.device, dtype=torch.float32))
+    cos, sin = radians.cos(), radians.sin()
+    theta = torch.zeros(b, 2, 3, device=images.device)  # output -> input sampling, normalized coordinates
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * h / w
+    theta[:, 1, 0], theta[:, 1, 1] = sin * w / h, cos
+    grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)
+    source = images.float()
+    inside = torch.ones(b, 1, h, w, device=images.device)  # which output pixels sample the image at all
+    rotated = F.grid_sample(torch.cat([source, inside], dim=1), grid, mode=interpolation, align_corners=False)
+    rotated, coverage = rotated[:, :c], rotated[:, c:]
+    if fill is not None and interpolation == "nearest":
+        rotated = rotated.masked_fill(coverage < 0.5, fill)
+    elif fill is not None:  # torchvision blends the (zero-padded) sample with the fill by the coverage
+        rotated = (rotated - fill) * coverage + fill
+    if images.dtype == torch.uint8:
+        return rotated.round_().clamp_(0, 255).to(torch.uint8)
+    return rotated.to(images.dtype)
+
+
+def random_rotation(
+    images: torch.Tensor, degrees: float, interpolation: str = "nearest", generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """torchvision's RandomRotation(degrees) per sample: an angle uniform in [-degrees, degrees], zeros outside."""
+    if degrees <= 0:
+        return images
+    angles = torch.empty(images.shape[0], device=images.device).uniform_(-degrees, degrees, generator=generator)
+    return rotate(images, angles, interpolation)
+
+
 def rand_augment(images: torch.Tensor, num_ops: int = 2, magnitude: int = 9, group_size: int = 8) -> torch.Tensor:
     """torchvision's RandAugment on the device; each group of `group_size` samples draws its own operations
     (group_size=1 is per-sample RandAugment, larger groups cost fewer kernel launches). Float in [0, 1] or uint8."""

@@ -11,16 +11,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from lit_vision.data.loading import available_cpus
+
 # --ckpt_path values that Lightning resolves itself
 SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
-
-
-def available_cpus() -> int:
-    """CPU cores this process may use (respects taskset and SLURM cgroups, unlike os.cpu_count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _device_type(accelerator: Any) -> str | None:

@@ -1,3 +1,4 @@
+import itertools
 import pickle
 import urllib.error
 
@@ -8,6 +9,7 @@ import torch
 from dataset_fixtures import CIFAR10_NAMES, write_cifar10, write_cifar100
 from lit_vision.data import CIFAR10DataModule, CIFAR100DataModule
 from lit_vision.data.cifar import stratified_split
+from lit_vision.data.sampling import global_seed, mix_seed
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +93,9 @@ def test_rotation_follows_the_resize_in_training_only(cifar10_dir):
         training = True
 
     dm.trainer = Training()
-    torch.manual_seed(3)
     rotated, _ = dm.on_after_batch_transfer((images, labels), 0)
-    torch.manual_seed(3)
-    angles = torch.empty(8).uniform_(-10, 10)
+    first_batch = torch.Generator().manual_seed(mix_seed(global_seed(), 0, 0))  # (seed, rank, batch)
+    angles = torch.empty(8).uniform_(-10, 10, generator=first_batch)
     resized = torch.nn.functional.interpolate(images.float() / 255, size=56, mode="bilinear", antialias=True)
     expected = torch.stack([TF.rotate(image, float(angle), fill=0.0) for image, angle in zip(resized, angles)])
     torch.testing.assert_close(rotated, expected, atol=1e-6, rtol=0)
@@ -151,3 +152,34 @@ def test_bad_arguments_and_a_foreign_pickle(tmp_path):
         pickle.dump({b"data": np.zeros((4, 100), np.uint8), b"labels": [0] * 4}, file)
     with pytest.raises(ValueError, match=r"data_batch_3 is not a CIFAR-10 python batch.*\(4, 100\)"):
         CIFAR10DataModule(data_dir=str(tmp_path)).setup("fit")
+
+
+def test_training_order_resumes_mid_epoch_with_the_same_batches_and_augmentation(cifar10_dir):
+    def datamodule():
+        dm = CIFAR10DataModule(data_dir=str(cifar10_dir), batch_size=4, val_split=0.0, rotation_degrees=10)
+        dm.setup("fit")
+        return dm
+
+    class Training:
+        training, global_rank = True, 0
+
+    def augmented(dm, batch):
+        dm.trainer = Training()
+        return dm.on_after_batch_transfer(batch, 0)
+
+    uninterrupted = datamodule()
+    batches = list(uninterrupted.train_dataloader())
+    assert len(batches) == 25  # 100 images
+    expected = [augmented(uninterrupted, batch) for batch in batches]
+
+    stopped = datamodule()
+    for batch in itertools.islice(stopped.train_dataloader(), 3):
+        augmented(stopped, batch)
+    state = stopped.state_dict()
+
+    resumed = datamodule()
+    resumed.load_state_dict(state)
+    rest = [augmented(resumed, batch) for batch in resumed.train_dataloader()]
+    assert len(rest) == 22
+    for (images, labels), (want_images, want_labels) in zip(rest, expected[3:]):
+        assert torch.equal(labels, want_labels) and torch.equal(images, want_images)

@@ -9,6 +9,7 @@ from PIL import Image
 from dataset_fixtures import write_image_tree, write_jpeg
 from lit_vision.data import ImageFolderDataModule
 from lit_vision.data.loading import default_num_workers
+from lit_vision.data.sampling import global_seed, mix_seed
 
 RNG = np.random.default_rng(1)
 
@@ -186,10 +187,9 @@ def test_rotation_runs_on_the_device_in_training_only(tmp_path):
     dm = datamodule(tmp_path, image_size=16, hflip=False, rotation_degrees=15, normalize=False)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    torch.manual_seed(5)
     rotated, _ = transfer(dm, batch, training=True)
-    torch.manual_seed(5)
-    angles = torch.empty(len(batch[0])).uniform_(-15, 15)
+    first_batch = torch.Generator().manual_seed(mix_seed(global_seed(), 0, 0))  # (seed, rank, batch)
+    angles = torch.empty(len(batch[0])).uniform_(-15, 15, generator=first_batch)
     expected = torch.stack([TF.rotate(image, float(angle), fill=0.0) for image, angle in zip(batch[0], angles)])
     assert torch.equal(rotated, expected.float() / 255)
     plain, _ = transfer(dm, batch, training=False)

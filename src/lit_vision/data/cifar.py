@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from lit_vision.data.checks import check_positive
 from lit_vision.data.loading import make_loader, on_cuda
+from lit_vision.data.sampling import TrainingOrder
 from lit_vision.data.transforms import (
     normalize,
     rand_augment,
@@ -134,6 +135,7 @@ class _CIFARDataModule(L.LightningDataModule):
         self.image_size = image_size
         self.class_names: list[str] | None = None
         self.splits: dict[str, InMemoryImages] = {}
+        self.training_order = TrainingOrder()
 
     # --- locating and reading the files ----------------------------------------------------------------------------
     def required_files(self) -> tuple[str, ...]:
@@ -212,20 +214,29 @@ class _CIFARDataModule(L.LightningDataModule):
             self.splits["val"] = self.splits["test"]
 
     # --- loaders ---------------------------------------------------------------------------------------------------
-    def _loader(self, split: str, train: bool = False) -> DataLoader:
-        dataset = self.splits[split]
+    def _loader(self, split: str) -> DataLoader:
         return make_loader(
-            dataset,
+            self.splits[split],
             batch_size=self.batch_size,
-            shuffle=train,
+            shuffle=False,
             num_workers=self.hparams.num_workers,
             pin_memory=on_cuda(self.trainer),
-            drop_last=train and len(dataset) > self.batch_size,
             collate_fn=collate_batch,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+        """Sharded over DDP ranks, seeded per epoch, resumable mid-epoch (see `lit_vision.data.sampling`)."""
+        dataset = self.splits["train"]
+        return self.training_order.loader(
+            dataset,
+            self.batch_size,
+            self.trainer,
+            num_workers=self.hparams.num_workers,
+            pin_memory=on_cuda(self.trainer),
+            drop_last=len(dataset) > self.batch_size,
+            collate_fn=collate_batch,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
@@ -241,23 +252,34 @@ class _CIFARDataModule(L.LightningDataModule):
         images, labels = batch  # uint8 until a step needs floats: a quarter of the memory traffic
         hp = self.hparams
         training = self.trainer is not None and self.trainer.training
-        if training and hp.augment:
+        augment = training and hp.augment
+        if augment:  # one generator per batch, seeded from (seed, rank, batch): a resumed run draws the same
+            generator = self.training_order.augmentation_generator(
+                images.device, getattr(self.trainer, "global_rank", 0)
+            )
             if hp.crop_scale < 1:
                 images = random_resized_crop(
-                    to_float(images), self.native_size, scale=(hp.crop_scale, 1.0), ratio=(1.0, 1.0)
+                    to_float(images), self.native_size, (hp.crop_scale, 1.0), (1.0, 1.0), generator=generator
                 )
-            images = random_crop(images, hp.crop_padding)
+            images = random_crop(images, hp.crop_padding, generator=generator)
             if hp.hflip:
-                images = random_hflip(images)
+                images = random_hflip(images, generator=generator)
             images = rand_augment(images, hp.randaugment_ops, hp.randaugment_magnitude, hp.augment_group_size)
         if self.image_size != images.shape[-1]:
             images = resize(to_float(images), self.image_size)
-        if training and hp.augment:
-            images = random_rotation(images, hp.rotation_degrees)
+        if augment:
+            images = random_rotation(images, hp.rotation_degrees, generator=generator)
         images = normalize(images, self.mean, self.std) if hp.normalize else to_float(images)
-        if training and hp.augment and hp.erase_prob > 0:
-            images = random_erasing(images, hp.erase_prob)
+        if augment and hp.erase_prob > 0:
+            images = random_erasing(images, hp.erase_prob, generator=generator)
         return images.contiguous(), labels
+
+    # --- resuming mid-epoch ------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"training_order": self.training_order.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.training_order.load_state_dict(state_dict.get("training_order", {}))
 
 
 class CIFAR10DataModule(_CIFARDataModule):

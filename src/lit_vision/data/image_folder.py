@@ -30,6 +30,7 @@ from lit_vision.data.decode import (
     read_rgb,
 )
 from lit_vision.data.loading import default_num_workers, make_loader, on_cuda
+from lit_vision.data.sampling import TrainingOrder
 from lit_vision.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -209,6 +210,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.class_names: list[str] | None = None
         self.datasets: dict[str, ImageFiles] = {}
         self.unreadable: dict[str, str] = {}
+        self.training_order = TrainingOrder()
         train_root = self.data_dir / train_dir
         if num_classes is None:
             if train_root.is_dir():
@@ -274,19 +276,28 @@ class ImageFolderDataModule(L.LightningDataModule):
             self.datasets["test"] = self._dataset(test, train=False)
 
     # --- loaders ---------------------------------------------------------------------------------------------------
-    def _loader(self, split: str, train: bool = False) -> DataLoader:
-        dataset = self.datasets[split]
+    def _loader(self, split: str) -> DataLoader:
         return make_loader(
-            dataset,
+            self.datasets[split],
             batch_size=self.batch_size,
-            shuffle=train,
+            shuffle=False,
             num_workers=self.num_workers,
             pin_memory=on_cuda(self.trainer),
-            drop_last=train and len(dataset) > self.batch_size,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+        """Sharded over DDP ranks, seeded per epoch, resumable mid-epoch (see `lit_vision.data.sampling`); the
+        crops drawn in worker processes follow the workers' per-epoch seeds."""
+        dataset = self.datasets["train"]
+        return self.training_order.loader(
+            dataset,
+            self.batch_size,
+            self.trainer,
+            num_workers=self.num_workers,
+            pin_memory=on_cuda(self.trainer),
+            drop_last=len(dataset) > self.batch_size,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
@@ -327,10 +338,20 @@ class ImageFolderDataModule(L.LightningDataModule):
                 else:
                     targets = targets[torch.tensor(keep, device=targets.device)]
         hp = self.hparams
-        if training:
-            images = random_rotation(images, hp.rotation_degrees)
+        if training:  # one generator per batch, seeded from (seed, rank, batch): a resumed run draws the same
+            generator = self.training_order.augmentation_generator(
+                images.device, getattr(self.trainer, "global_rank", 0)
+            )
+            images = random_rotation(images, hp.rotation_degrees, generator=generator)
             images = rand_augment(images, hp.randaugment_ops, hp.randaugment_magnitude, hp.augment_group_size)
         images = normalize(images, tuple(hp.mean), tuple(hp.std)) if hp.normalize else to_float(images)
         if training and hp.erase_prob > 0:
-            images = random_erasing(images, hp.erase_prob)
+            images = random_erasing(images, hp.erase_prob, generator=generator)
         return images.contiguous(), targets
+
+    # --- resuming mid-epoch ------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"training_order": self.training_order.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.training_order.load_state_dict(state_dict.get("training_order", {}))

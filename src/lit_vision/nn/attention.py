@@ -188,7 +188,8 @@ class MultiHeadAttention(nn.Module):
         if self.self_attention:
             if (key is None or key is query) and (value is None or value is query):
                 qkv = self.qkv(query).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-                return qkv[0], qkv[1], qkv[2]
+                q, k, v = qkv.unbind(0)  # one stacked gradient in backward (indexing would zero-fill three)
+                return q, k, v
             weight, bias = self.qkv.weight, self.qkv.bias
             q_w, k_w, v_w = weight.split(E)
             q_b, k_b, v_b = bias.split(E) if bias is not None else (None, None, None)
@@ -206,7 +207,7 @@ class MultiHeadAttention(nn.Module):
             raise ValueError("key is None; cross-attention (self_attention=False) needs key (and value) inputs")
         if value is None or value is key:
             kv = self.kv(key).view(key.shape[0], key.shape[1], 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-            k, v = kv[0], kv[1]
+            k, v = kv.unbind(0)
         else:
             k_w, v_w = self.kv.weight.split(E)
             k_b, v_b = self.kv.bias.split(E) if self.kv.bias is not None else (None, None)

@@ -155,9 +155,14 @@ def finish_wandb(exit_code: int | None = None, loggers: Iterable[object] = ()) -
     if wandb is not None and getattr(wandb, "run", None) is not None:
         wandb.finish(exit_code=exit_code)
         wandb.teardown()
-    for logger in loggers:
-        run = getattr(logger, "_experiment", None)
-        if run is not None and hasattr(logger, "_wandb_init"):
+    loggers = list(loggers)
+    if not loggers:
+        return
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:  # fast_dev_run's DummyLogger answers every attribute: check the class
+        run = logger._experiment if isinstance(logger, WandbLogger) else None
+        if run is not None:
             logger._wandb_init.update(id=run.id, resume="allow")
             logger._id, logger._experiment = run.id, None  # `logger.version` keeps naming the run
 

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 import torch
 from callback_fit import tiny_fit
@@ -8,9 +10,10 @@ from lit_vision.models.classifier import ImageClassifier
 from lit_vision.models.convmixer import ConvMixerClassifier
 
 
-def test_params_and_macs_reach_the_logger(tmp_path):
+def test_params_and_macs_reach_the_logger_and_the_console(tmp_path, caplog):
     callback = ModelSummaryLogger()
-    tiny_fit(tmp_path, [callback], logger=CSVLogger(tmp_path, name="csv"))
+    with caplog.at_level(logging.INFO):
+        tiny_fit(tmp_path, [callback], logger=CSVLogger(tmp_path, name="csv"))
     model = ConvMixerClassifier(dim=16, depth=1, kernel_size=3, patch_size=1, num_classes=10, in_chans=1, image_size=8)
     params = sum(p.numel() for p in model.parameters())
     assert callback.stats["model/params"] == params == callback.stats["model/trainable_params"]
@@ -19,6 +22,8 @@ def test_params_and_macs_reach_the_logger(tmp_path):
     assert callback.stats["model/gmacs"] == pytest.approx(expected_macs / 1e9)
     metrics = next((tmp_path / "csv").rglob("metrics.csv")).read_text()
     assert "model/params" in metrics.splitlines()[0] and "model/gmacs" in metrics
+    expected_line = f"lit-vision: model {params / 1e6:.3f} M parameters, {expected_macs / 1e9:.4g} GMACs per example"
+    assert any(record.getMessage().startswith(expected_line) for record in caplog.records)
 
 
 def test_macs_are_skipped_without_an_input_shape():

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 from lightning import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
 
@@ -23,6 +23,7 @@ class ModelSummaryLogger(Callback):
         if not trainer.is_global_zero:
             return
         self.stats = model_stats(pl_module, self.macs)
+        rank_zero_info(summary_line(self.stats))
         for logger in trainer.loggers:
             logger.log_metrics(self.stats, step=0)
         _log_module_table(trainer, getattr(pl_module, "net", pl_module))
@@ -37,6 +38,14 @@ def model_stats(pl_module: LightningModule, macs: bool = True) -> dict[str, floa
     if count is not None:
         stats["model/gmacs"] = count / 1e9
     return stats
+
+
+def summary_line(stats: dict[str, float]) -> str:
+    """One console line beside Lightning's summary table, whose FLOPs column stays 0 without `example_input_array`."""
+    line = f"lit-vision: model {stats['model/params'] / 1e6:.3f} M parameters"
+    if "model/gmacs" in stats:
+        line += f", {stats['model/gmacs']:.4g} GMACs per example (lit_vision.interop.profile, attention included)"
+    return line
 
 
 def count_macs(pl_module: LightningModule) -> int | None:

@@ -9,14 +9,13 @@ import pickle
 from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from lit_vision.data.checks import check_positive
 from lit_vision.data.loading import make_loader, on_cuda
-from lit_vision.data.sampling import TrainingOrder
+from lit_vision.data.sampling import ResumableDataModule
 from lit_vision.data.transforms import (
     normalize,
     rand_augment,
@@ -80,7 +79,7 @@ def read_pickle_batch(path: Path) -> dict[str, Any]:
     return {_text(key): value for key, value in content.items()}
 
 
-class _CIFARDataModule(L.LightningDataModule):
+class _CIFARDataModule(ResumableDataModule):
     name: str
     folder: str
     train_files: tuple[str, ...]
@@ -135,7 +134,6 @@ class _CIFARDataModule(L.LightningDataModule):
         self.image_size = image_size
         self.class_names: list[str] | None = None
         self.splits: dict[str, InMemoryImages] = {}
-        self.training_order = TrainingOrder()
 
     # --- locating and reading the files ----------------------------------------------------------------------------
     def required_files(self) -> tuple[str, ...]:
@@ -273,13 +271,6 @@ class _CIFARDataModule(L.LightningDataModule):
         if augment and hp.erase_prob > 0:
             images = random_erasing(images, hp.erase_prob, generator=generator)
         return images.contiguous(), labels
-
-    # --- resuming mid-epoch ------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {"training_order": self.training_order.state_dict()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.training_order.load_state_dict(state_dict.get("training_order", {}))
 
 
 class CIFAR10DataModule(_CIFARDataModule):

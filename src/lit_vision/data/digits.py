@@ -2,19 +2,18 @@
 
 from typing import Literal
 
-import lightning as L
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_vision.data.checks import check_positive
-from lit_vision.data.sampling import TrainingOrder
+from lit_vision.data.sampling import ResumableDataModule
 from lit_vision.data.tint import random_tint
 from lit_vision.data.transforms import normalize, random_crop, resize
 
 
-class DigitsDataModule(L.LightningDataModule):
+class DigitsDataModule(ResumableDataModule):
     """Stratified, seeded train/val/test split held in memory; resize, channels, augmentation and normalization run
     batched on the device in `on_after_batch_transfer`."""
 
@@ -49,7 +48,6 @@ class DigitsDataModule(L.LightningDataModule):
         self.in_chans = in_chans
         self.class_names = [str(i) for i in range(10)]
         self.splits: dict[str, TensorDataset] = {}
-        self.training_order = TrainingOrder()  # sharded over DDP ranks, resumable mid-epoch, per-rank augmentation
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -110,9 +108,3 @@ class DigitsDataModule(L.LightningDataModule):
         if self.hparams.normalize:
             images = normalize(images, self.mean, self.std)
         return images.contiguous(), labels
-
-    def state_dict(self) -> dict:
-        return {"training_order": self.training_order.state_dict()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.training_order.load_state_dict(state_dict.get("training_order", {}))

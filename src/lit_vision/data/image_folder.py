@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 from typing import Literal
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -30,7 +29,7 @@ from lit_vision.data.decode import (
     read_rgb,
 )
 from lit_vision.data.loading import default_num_workers, make_loader, on_cuda
-from lit_vision.data.sampling import TrainingOrder
+from lit_vision.data.sampling import ResumableDataModule
 from lit_vision.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -154,7 +153,7 @@ class ImageFiles(Dataset):
 
 
 # --- the DataModule ------------------------------------------------------------------------------------------------
-class ImageFolderDataModule(L.LightningDataModule):
+class ImageFolderDataModule(ResumableDataModule):
     in_chans = 3
 
     def __init__(
@@ -210,7 +209,6 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.class_names: list[str] | None = None
         self.datasets: dict[str, ImageFiles] = {}
         self.unreadable: dict[str, str] = {}
-        self.training_order = TrainingOrder()
         train_root = self.data_dir / train_dir
         if num_classes is None:
             if train_root.is_dir():
@@ -348,10 +346,3 @@ class ImageFolderDataModule(L.LightningDataModule):
         if training and hp.erase_prob > 0:
             images = random_erasing(images, hp.erase_prob, generator=generator)
         return images.contiguous(), targets
-
-    # --- resuming mid-epoch ------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {"training_order": self.training_order.state_dict()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.training_order.load_state_dict(state_dict.get("training_order", {}))

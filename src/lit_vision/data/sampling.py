@@ -5,7 +5,8 @@
 - `ResumableDataLoader` counts the batches it has delivered in the epoch (its `state_dict()`).
 - `AugmentationSeeds` gives the on-device augmentation one generator per training batch, seeded from (seed, rank,
   batch count): every rank draws differently, and a resumed run draws exactly what the uninterrupted run would.
-- `TrainingOrder` holds both for a DataModule, whose `state_dict()` / `load_state_dict()` carry it through checkpoints.
+- `TrainingOrder` holds both for a DataModule; `ResumableDataModule` is the DataModule base whose `state_dict()` /
+  `load_state_dict()` carry it through checkpoints.
   (Lightning also saves the loader's own state, but restores it only into a loader made after the restore; the
   scheduler's `trainer.estimated_stepping_batches` makes the loader before. The DataModule's state comes first.)
 """
@@ -15,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -152,13 +154,11 @@ class AugmentationSeeds:
 
 
 class TrainingOrder:
-    """The order and randomness of a DataModule's training batches, resumable from checkpoints:
+    """The order and randomness of a DataModule's training batches, resumable from checkpoints. A
+    `ResumableDataModule` creates it as `self.training_order` and carries it through checkpoints; the DataModule uses
 
-    self.training_order = TrainingOrder()                                   # __init__
     return self.training_order.loader(dataset, batch_size, self.trainer)    # train_dataloader
     generator = self.training_order.augmentation_generator(images.device, self.trainer.global_rank)
-    def state_dict(self): return {"training_order": self.training_order.state_dict()}
-    def load_state_dict(self, state): self.training_order.load_state_dict(state.get("training_order", {}))
     """
 
     def __init__(self) -> None:
@@ -190,3 +190,17 @@ class TrainingOrder:
             self._loader.load_state_dict(position)
         else:
             self._pending_position = position
+
+
+class ResumableDataModule(L.LightningDataModule):
+    """A DataModule whose `training_order` (see `TrainingOrder`) goes into checkpoints with the DataModule's state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.training_order = TrainingOrder()
+
+    def state_dict(self) -> dict:
+        return {"training_order": self.training_order.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.training_order.load_state_dict(state_dict.get("training_order", {}))

@@ -102,7 +102,7 @@ def test_rotation_follows_the_resize_in_training_only(cifar10_dir):
     Training.training = False
     clean, _ = dm.on_after_batch_transfer((images, labels), 0)
     torch.testing.assert_close(clean, resized)
-    with pytest.raises(ValueError, match="rotation_degrees must be >= 0"):
+    with pytest.raises(ValueError, match=r"data rotation_degrees=-5 must be >= 0 \(0 turns it off\)"):
         CIFAR10DataModule(rotation_degrees=-5)
 
 

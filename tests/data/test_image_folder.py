@@ -197,9 +197,26 @@ def test_rotation_runs_on_the_device_in_training_only(tmp_path):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="rotation_degrees=-1 must be >= 0"):
+    with pytest.raises(ValueError, match="data rotation_degrees=-1 must be >= 0"):
         ImageFolderDataModule(rotation_degrees=-1)
     with pytest.raises(ValueError, match="crop_pct=1.5 must lie in"):
         ImageFolderDataModule(crop_pct=1.5)
     with pytest.raises(ValueError, match="on_corrupt='ignore' is not supported"):
         ImageFolderDataModule(on_corrupt="ignore")
+
+
+def test_aug_repeats_reach_the_training_sampler(tmp_path):
+    write_image_tree(tmp_path, classes=("a", "b"), splits={"train": 4, "val": 1}, size=(20, 20))
+    dm = datamodule(tmp_path, aug_repeats=3, batch_size=2)
+    dm.setup("fit")
+
+    class TwoProcesses:
+        world_size, global_rank = 2, 1
+        strategy = type("Strategy", (), {"root_device": torch.device("cpu")})
+
+    dm.trainer = TwoProcesses()
+    sampler = dm.train_dataloader().sampler
+    assert (sampler.aug_repeats, sampler.num_replicas, sampler.rank) == (3, 2, 1)
+    assert len(sampler) == 4  # 8 images, fewer than 256: ceil(8 / 2) per process
+    with pytest.raises(ValueError, match="data aug_repeats=-1 must be >= 0"):
+        datamodule(tmp_path, aug_repeats=-1)

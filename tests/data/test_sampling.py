@@ -88,3 +88,41 @@ def test_augmentation_seeds_differ_per_rank_and_batch_and_resume_exactly():
     resumed.load_state_dict({"batches": 4})
     assert draws(resumed, 0, 2) == rank0[4:]
     assert mix_seed(0, 1) != mix_seed(1, 0)
+
+
+@pytest.mark.parametrize(("size", "world", "repeats"), [(1000, 4, 3), (300, 8, 3), (200, 2, 2), (257, 3, 4)])
+def test_repeated_augmentation_equals_timms_repeat_aug_sampler(size, world, repeats):
+    """Same shards as timm's RepeatAugSampler (DeiT's RASampler) for seed 0 (timm seeds the permutation with the epoch)."""
+    from timm.data.distributed_sampler import RepeatAugSampler
+
+    dataset = TensorDataset(torch.arange(size))
+    for epoch in (0, 3):
+        shards = []
+        for rank in range(world):
+            ours = ResumableDistributedSampler(dataset, num_replicas=world, rank=rank, seed=0, aug_repeats=repeats)
+            theirs = RepeatAugSampler(dataset, num_replicas=world, rank=rank, num_repeats=repeats)
+            ours.set_epoch(epoch)
+            theirs.set_epoch(epoch)
+            shards.append(list(ours))
+            assert shards[-1] == list(theirs) and len(ours) == len(theirs)
+        if world >= repeats:  # the copies of one image go to `repeats` different ranks in the same step
+            first_step = [shard[0] for shard in shards]
+            assert len(set(first_step[:repeats])) == 1
+
+
+def test_repeated_augmentation_resumes_mid_epoch_and_is_ignored_in_one_process():
+    from lit_vision.data.sampling import resumable_loader
+
+    dataset = TensorDataset(torch.arange(600))
+    sampler = ResumableDistributedSampler(dataset, num_replicas=4, rank=1, seed=2, aug_repeats=3)
+    full = ResumableDataLoader(dataset, 16, sampler)
+    assert len(sampler) == 128  # 600 // 256 * 256 / 4
+    order = epoch_order(full, 1)
+    resumed_sampler = ResumableDistributedSampler(dataset, num_replicas=4, rank=1, seed=2, aug_repeats=3)
+    resumed = ResumableDataLoader(dataset, 16, resumed_sampler)
+    resumed.load_state_dict({"epoch": 1, "batches_done": 3, "batch_size": 16, "num_replicas": 4})
+    assert torch.cat([batch for (batch,) in resumed]).tolist() == order[48:]
+
+    with pytest.warns(UserWarning, match=r"aug_repeats=3 is ignored in a single process"):
+        single = resumable_loader(dataset, 16, seed=2, aug_repeats=3)
+    assert len(single.sampler) == 600 and sorted(epoch_order(single, 0)) == list(range(600))

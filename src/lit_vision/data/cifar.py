@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from lit_vision.data.checks import check_positive
+from lit_vision.data.checks import check_non_negative, check_positive
 from lit_vision.data.loading import make_loader, on_cuda
 from lit_vision.data.sampling import ResumableDataModule
 from lit_vision.data.transforms import (
@@ -106,6 +106,7 @@ class _CIFARDataModule(ResumableDataModule):
         crop_scale: float = 1.0,
         hflip: bool = True,
         rotation_degrees: float = 0.0,
+        aug_repeats: int = 0,
         randaugment_ops: int = 0,
         randaugment_magnitude: int = 9,
         augment_group_size: int = 8,
@@ -117,6 +118,7 @@ class _CIFARDataModule(ResumableDataModule):
         0 validates on the test set and trains on all 50,000 images. `crop_scale` < 1: random-resized crop with area
         in [crop_scale, 1] and square aspect before the padded crop. `image_size` resizes on the device (e.g. 56 or
         224). `rotation_degrees`: torchvision's RandomRotation (nearest, zero fill) after the resize, as in FCCN's recipe.
+        `aug_repeats` > 1: repeated augmentation over the DDP processes (see `ResumableDistributedSampler`).
         `normalize: false` leaves RGB in [0, 1]."""
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
@@ -124,8 +126,13 @@ class _CIFARDataModule(ResumableDataModule):
             raise ValueError(f"val_split={val_split} must lie in [0, 1); 0 validates on the test set")
         if not 0 < crop_scale <= 1:
             raise ValueError(f"crop_scale={crop_scale} must lie in (0, 1]; 1 turns the random-resized crop off")
-        if crop_padding < 0 or num_workers < 0 or randaugment_ops < 0 or rotation_degrees < 0:
-            raise ValueError("crop_padding, num_workers, randaugment_ops and rotation_degrees must be >= 0")
+        check_non_negative(
+            crop_padding=crop_padding,
+            num_workers=num_workers,
+            randaugment_ops=randaugment_ops,
+            rotation_degrees=rotation_degrees,
+            aug_repeats=aug_repeats,
+        )
         if not 0 <= erase_prob <= 1:
             raise ValueError(f"erase_prob={erase_prob} must lie in [0, 1]")
         self.save_hyperparameters()
@@ -232,6 +239,7 @@ class _CIFARDataModule(ResumableDataModule):
             num_workers=self.hparams.num_workers,
             pin_memory=on_cuda(self.trainer),
             drop_last=len(dataset) > self.batch_size,
+            aug_repeats=self.hparams.aug_repeats,
             collate_fn=collate_batch,
             persistent_workers=self.hparams.num_workers > 0,
         )

@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lit_vision.data.checks import check_positive
+from lit_vision.data.checks import check_non_negative, check_positive
 from lit_vision.data.decode import (
     IMG_EXTENSIONS,
     UnreadableImage,
@@ -167,6 +167,7 @@ class ImageFolderDataModule(ResumableDataModule):
         interpolation: Literal["bilinear", "bicubic"] = "bilinear",
         hflip: bool = True,
         rotation_degrees: float = 0.0,
+        aug_repeats: int = 0,
         randaugment_ops: int = 0,
         randaugment_magnitude: int = 9,
         augment_group_size: int = 8,
@@ -186,7 +187,8 @@ class ImageFolderDataModule(ResumableDataModule):
         `num_workers`: None picks min(8, CPUs available). `predict_dir`: a folder of unlabeled images (searched
         recursively) for `lit-vision predict`. `num_classes`: read from the train/ class folders when None; give it
         when data_dir has no train/ (prediction on another machine). `rotation_degrees`: torchvision's
-        RandomRotation (nearest, zero fill) on the device after the crop and flip, as in FCCN's ImageNet recipe."""
+        RandomRotation (nearest, zero fill) on the device after the crop and flip, as in FCCN's ImageNet recipe.
+        `aug_repeats` > 1: repeated augmentation over the DDP processes (DeiT uses 3), see `ResumableDistributedSampler`."""
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
         if not 0 < crop_pct <= 1:
@@ -197,8 +199,7 @@ class ImageFolderDataModule(ResumableDataModule):
             raise ValueError(f"on_corrupt={on_corrupt!r} is not supported; use 'skip' or 'error'")
         if interpolation not in ("bilinear", "bicubic"):
             raise ValueError(f"interpolation={interpolation!r} is not supported; use 'bilinear' or 'bicubic'")
-        if rotation_degrees < 0:
-            raise ValueError(f"rotation_degrees={rotation_degrees} must be >= 0 (0 turns rotation off)")
+        check_non_negative(rotation_degrees=rotation_degrees, aug_repeats=aug_repeats)
         if num_workers is not None and num_workers < 0:
             raise ValueError(f"num_workers={num_workers} must be >= 0 (or null for min(8, CPUs))")
         self.save_hyperparameters(ignore=["num_classes"])  # the model's num_classes is the one logged
@@ -294,6 +295,7 @@ class ImageFolderDataModule(ResumableDataModule):
             num_workers=self.num_workers,
             pin_memory=on_cuda(self.trainer),
             drop_last=len(dataset) > self.batch_size,
+            aug_repeats=self.hparams.aug_repeats,
             persistent_workers=self.num_workers > 0,
         )
 

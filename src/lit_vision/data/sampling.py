@@ -11,6 +11,7 @@
   scheduler's `trainer.estimated_stepping_batches` makes the loader before. The DataModule's state comes first.)
 """
 
+import math
 import os
 import warnings
 from collections.abc import Iterator
@@ -35,7 +36,11 @@ def global_seed() -> int:
 
 class ResumableDistributedSampler(DistributedSampler):
     """`DistributedSampler` (permutation seeded by `seed + epoch`, one shard per rank) that can start an epoch at a
-    position of this rank's shard, once, for the epoch it was told."""
+    position of this rank's shard, once, for the epoch it was told.
+
+    `aug_repeats` > 1: repeated augmentation (Hoffer et al. 2020; DeiT's RASampler, timm's RepeatAugSampler): each
+    image of the permutation is repeated `aug_repeats` times and consecutive copies go to different ranks, which
+    augment them differently; an epoch keeps about one pass of the data set (len // 256 * 256 images over all ranks)."""
 
     def __init__(
         self,
@@ -45,10 +50,29 @@ class ResumableDistributedSampler(DistributedSampler):
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = False,
+        aug_repeats: int = 0,
     ) -> None:
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        self.aug_repeats = aug_repeats if aug_repeats > 1 else 0
+        if self.aug_repeats:
+            size, round_to = len(dataset), 256
+            self.repeated_size = math.ceil(size * self.aug_repeats / num_replicas) * num_replicas
+            selected = size // round_to * round_to / num_replicas if size >= round_to else size / num_replicas
+            selected = math.floor(selected) if size >= round_to else math.ceil(selected)
+            self.num_samples = min(selected, self.repeated_size // num_replicas)
         self.start_index = 0  # where the current pass over this rank's shard began
         self._pending_start: tuple[int, int] | None = None
+
+    def _shard(self) -> list[int]:
+        if not self.aug_repeats:
+            return list(super().__iter__())
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + self.epoch)
+        size = len(self.dataset)
+        order = torch.randperm(size, generator=generator) if self.shuffle else torch.arange(size)
+        repeated = order.repeat_interleave(self.aug_repeats).tolist()
+        positions = range(self.rank, self.repeated_size, self.num_replicas)[: self.num_samples]
+        return [repeated[i % len(repeated)] for i in positions]
 
     def start_epoch_at(self, epoch: int, index: int) -> None:
         """Begin the next pass at `index` of this shard if that pass is for `epoch` (else start at 0 as usual)."""
@@ -56,7 +80,7 @@ class ResumableDistributedSampler(DistributedSampler):
         self._pending_start = (epoch, index)
 
     def __iter__(self) -> Iterator[int]:
-        indices = list(super().__iter__())
+        indices = self._shard()
         pending, self._pending_start = self._pending_start, None
         self.start_index = min(pending[1], len(indices)) if pending and pending[0] == self.epoch else 0
         return iter(indices[self.start_index :])
@@ -114,18 +138,28 @@ def resumable_loader(
     trainer: Any = None,
     seed: int | None = None,
     shuffle: bool = True,
+    aug_repeats: int = 0,
     **kwargs: Any,
 ) -> ResumableDataLoader:
     """The training loader of a DataModule: shuffled with `seed` (default: the `seed_everything` seed), sharded over
-    the trainer's processes (`batch_size` is per process), resumable mid-epoch. `kwargs` go to the DataLoader."""
+    the trainer's processes (`batch_size` is per process), resumable mid-epoch, with repeated augmentation over the
+    processes when `aug_repeats` > 1 (ignored, with a warning, in a single process). `kwargs` go to the DataLoader."""
     world_size = trainer.world_size if trainer is not None else 1
     rank = trainer.global_rank if trainer is not None else 0
+    if aug_repeats > 1 and world_size == 1:
+        warnings.warn(
+            f"aug_repeats={aug_repeats} is ignored in a single process: repeated augmentation sends the copies of an "
+            "image to different processes (use it with DDP, as DeiT does)",
+            stacklevel=2,
+        )
+        aug_repeats = 0
     sampler = ResumableDistributedSampler(
         dataset,
         num_replicas=world_size,
         rank=rank,
         shuffle=shuffle,
         seed=global_seed() if seed is None else seed,
+        aug_repeats=aug_repeats,
     )
     return ResumableDataLoader(dataset, batch_size, sampler, **kwargs)
 

@@ -57,8 +57,10 @@ class ResumableDistributedSampler(DistributedSampler):
         if self.aug_repeats:
             size, round_to = len(dataset), 256
             self.repeated_size = math.ceil(size * self.aug_repeats / num_replicas) * num_replicas
-            selected = size // round_to * round_to / num_replicas if size >= round_to else size / num_replicas
-            selected = math.floor(selected) if size >= round_to else math.ceil(selected)
+            if size >= round_to:
+                selected = math.floor(size // round_to * round_to / num_replicas)
+            else:
+                selected = math.ceil(size / num_replicas)
             self.num_samples = min(selected, self.repeated_size // num_replicas)
         self.start_index = 0  # where the current pass over this rank's shard began
         self._pending_start: tuple[int, int] | None = None

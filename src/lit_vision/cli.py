@@ -145,11 +145,6 @@ def out_of_memory_line(error: BaseException) -> str | None:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of `lit-vision`. Errors in user input end in one line; LIT_VISION_DEBUG=1 shows the traceback."""
-    argv = sys.argv[1:] if args is None else list(args)
-    if argv[:1] == ["sweep"]:
-        from lit_vision.sweep import main as sweep_main
-
-        return sweep_main(argv[1:])
     try:
         LitVisionCLI(args=args)
     except (
@@ -167,5 +162,23 @@ def main(args: list[str] | None = None) -> None:
         sys.exit(2)
 
 
-if __name__ == "__main__":
-    main()
+def run(subcommand: str, argv: list[str]) -> None:
+    """Run a LightningCLI subcommand; arguments typed on the command line reach LightningCLI as its own argv."""
+    args = [subcommand, *argv]
+    main(None if sys.argv[1:] == args else args)
+
+
+def run_fit(argv: list[str]) -> None:
+    run("fit", argv)
+
+
+def run_validate(argv: list[str]) -> None:
+    run("validate", argv)
+
+
+def run_test(argv: list[str]) -> None:
+    run("test", argv)
+
+
+def run_predict(argv: list[str]) -> None:
+    run("predict", argv)

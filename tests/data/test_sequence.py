@@ -148,7 +148,7 @@ def test_text_errors_are_one_line(tmp_path):
         (dict(batch_size=0), "batch_size=0 must be a positive number"),
         (dict(num_symbols=40), "num_symbols=40 must lie in"),
         (dict(text_path="x.tsv"), "text_path is set but task='reverse'"),
-        (dict(tokenization="bpe"), "tokenization='bpe' is not supported"),
+        (dict(tokenization="wordpiece"), "tokenization='wordpiece' is not supported"),
     ],
 )
 def test_bad_arguments(kwargs, message):

@@ -1,5 +1,10 @@
 """Sequence-to-sequence data: seeded synthetic tasks (copy, reverse, sort, addition) and parallel text files.
 
+Parallel text is tokenized by whitespace, characters or a shared byte-level BPE (``data.tokenizer``); training batches
+hold ``batch_size`` pairs or, with ``max_tokens``, as many pairs of similar length as fit (``data.token_batching``).
+Either training order is sharded over DDP ranks and resumes mid-epoch from a checkpoint, which also carries the BPE
+tokenizer (``state_dict``); a fitting run also writes it to ``<run dir>/tokenizer.json``.
+
 Batches are dicts ``{"src": (B, S), "tgt": (B, T)}`` of token ids padded with ``pad_id`` to the longest sequence in the
 batch; ``tgt`` is ``bos y eos`` (the model feeds ``tgt[:, :-1]`` and predicts ``tgt[:, 1:]``), ``src`` is ``x`` alone.
 The vocabulary is known when the DataModule is constructed, so the CLI can link ``src_vocab_size``, ``tgt_vocab_size``
@@ -9,65 +14,28 @@ and the special ids into the model.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
-import lightning as L
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from lit_vision.data.checks import check_positive
+from lit_vision.data.parallel_text import SPLITS, read_lines, read_parallel_text
+from lit_vision.data.sampling import ResumableDataModule
+from lit_vision.data.token_batching import TokenTrainingOrder
+from lit_vision.data.tokenizer import BPETokenizer
+from lit_vision.data.vocabulary import SPECIAL_TOKENS, Vocabulary, tokenize
 
 __all__ = ["SPECIAL_TOKENS", "SYNTHETIC_TASKS", "PairDataset", "SequenceDataModule", "Vocabulary", "tokenize"]
 
-SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 SYNTHETIC_TASKS = ("copy", "reverse", "sort", "addition")
-SPLITS = ("train", "val", "test")
 SYMBOLS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 Task = Literal["copy", "reverse", "sort", "addition", "text"]
-Tokenization = Literal["whitespace", "char"]
-
-
-def tokenize(text: str, tokenization: Tokenization) -> list[str]:
-    return text.split() if tokenization == "whitespace" else list(text)
-
-
-class Vocabulary:
-    """Token <-> id map with the special tokens first: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3."""
-
-    def __init__(self, tokens: Iterable[str]) -> None:
-        self.itos = list(SPECIAL_TOKENS) + [t for t in dict.fromkeys(tokens) if t not in SPECIAL_TOKENS]
-        self.stoi = {token: i for i, token in enumerate(self.itos)}
-        self.pad_id, self.bos_id, self.eos_id, self.unk_id = (self.stoi[t] for t in SPECIAL_TOKENS)
-
-    @classmethod
-    def build(cls, sentences: Iterable[list[str]], min_freq: int = 1, max_size: int | None = None) -> Vocabulary:
-        """Most frequent tokens first (ties alphabetical), those seen fewer than ``min_freq`` times left out."""
-        counts = Counter(token for sentence in sentences for token in sentence)
-        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
-        if max_size is not None:
-            ranked = ranked[: max(0, max_size - len(SPECIAL_TOKENS))]
-        return cls(ranked)
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, tokens: Sequence[str]) -> list[int]:
-        return [self.stoi.get(token, self.unk_id) for token in tokens]
-
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        """Tokens up to the first eos; padding and bos are dropped."""
-        tokens = []
-        for i in ids:
-            if i == self.eos_id:
-                break
-            if i not in (self.pad_id, self.bos_id):
-                tokens.append(self.itos[i] if 0 <= i < len(self.itos) else SPECIAL_TOKENS[3])
-        return tokens
+Tokenization = Literal["whitespace", "char", "bpe"]
 
 
 class PairDataset(Dataset):
@@ -125,43 +93,7 @@ def synthetic_splits(
     return splits
 
 
-# --- parallel text -------------------------------------------------------------------------------------------------
-def _read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise FileNotFoundError(f"text file {str(path)!r} does not exist; check --data.init_args.text_path")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            raise ValueError(f"{path}: line {number} is empty; every line must hold a sentence (remove the pair)")
-    if not lines:
-        raise ValueError(f"{path} is empty; it must hold one sentence per line")
-    return lines
-
-
-def _read_tsv(path: Path) -> list[tuple[str, str]]:
-    pairs = []
-    for number, line in enumerate(_read_lines(path), 1):
-        fields = line.split("\t")
-        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
-            raise ValueError(
-                f"{path}: line {number} has {len(fields)} tab-separated fields (or an empty one); "
-                "each line must be 'source<TAB>target'"
-            )
-        pairs.append((fields[0], fields[1]))
-    return pairs
-
-
-def _read_aligned(source_path: Path, target_path: Path) -> list[tuple[str, str]]:
-    sources, targets = _read_lines(source_path), _read_lines(target_path)
-    if len(sources) != len(targets):
-        raise ValueError(
-            f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}; "
-            "source and target files must be aligned line by line"
-        )
-    return list(zip(sources, targets))
-
-
-class SequenceDataModule(L.LightningDataModule):
+class SequenceDataModule(ResumableDataModule):
     """Seq2seq batches from a synthetic task or from parallel text.
 
     ``task`` = copy | reverse | sort (random strings of ``min_length``..``max_length`` symbols out of ``num_symbols``), addition
@@ -171,6 +103,31 @@ class SequenceDataModule(L.LightningDataModule):
     ``test``. Missing val/test files are held out of the training pairs (``val_size``/``test_size`` of them, seeded).
     The vocabulary comes from the training split alone. Synthetic tasks use one character vocabulary for both sides.
     ``predict_path`` holds source lines to decode with ``lit-vision predict`` (default: the test split).
+
+    Args:
+        task: copy, reverse, sort or addition (synthetic, character tokens), or text (read from text_path).
+        min_length: shortest synthetic string (addition: fewest digits of an operand).
+        max_length: longest synthetic string (addition: most digits of an operand).
+        num_symbols: alphabet size of the copy/reverse/sort strings (digits, then letters).
+        train_size: synthetic training pairs.
+        val_size: validation pairs (synthetic, or held out of train when there is no val file).
+        test_size: test pairs (synthetic, or held out of train when there is no test file).
+        text_path: parallel text for task=text: a TSV file or a directory of {split}.{src_ext}/{split}.{tgt_ext} files.
+        src_ext: file extension of the source side, e.g. en.
+        tgt_ext: file extension of the target side, e.g. de.
+        tokenization: whitespace or char (word/character vocabularies), or bpe (shared byte-level BPE subwords).
+        shared_vocab: one whitespace/char vocabulary for both sides (bpe is always shared).
+        min_freq: whitespace/char: tokens seen fewer times are <unk>; bpe: pairs seen fewer times are not merged.
+        max_vocab_size: whitespace/char: keep at most this many tokens per vocabulary (None: all).
+        vocab_size: bpe: size of the shared vocabulary learnt on the training split (256 bytes + 4 specials + merges).
+        tokenizer_path: bpe: load this tokenizer.json instead of training one (e.g. a run's own tokenizer.json).
+        max_tokens: training batches of similar-length pairs with at most this many padded tokens per side (None:
+            batch_size pairs); the paper used about 25000 per step.
+        max_pair_length: drop training pairs with more tokens than this on either side (None: keep all).
+        predict_path: file of source lines that `lit-vision predict` translates (None: the test split).
+        batch_size: pairs per batch (training without max_tokens, and always for val/test/predict).
+        seed: seed of the synthetic data and of the held-out val/test pairs.
+        num_workers: DataLoader worker processes.
     """
 
     def __init__(
@@ -189,6 +146,10 @@ class SequenceDataModule(L.LightningDataModule):
         shared_vocab: bool = False,
         min_freq: int = 1,
         max_vocab_size: int | None = None,
+        vocab_size: int = 8000,
+        tokenizer_path: str | None = None,
+        max_tokens: int | None = None,
+        max_pair_length: int | None = None,
         predict_path: str | None = None,
         batch_size: int = 64,
         seed: int = 0,
@@ -198,8 +159,21 @@ class SequenceDataModule(L.LightningDataModule):
         check_positive(batch_size=batch_size, train_size=train_size, min_length=min_length, min_freq=min_freq)
         if task not in (*SYNTHETIC_TASKS, "text"):
             raise ValueError(f"task={task!r} is not supported; choose one of {[*SYNTHETIC_TASKS, 'text']}")
-        if tokenization not in ("whitespace", "char"):
-            raise ValueError(f"tokenization={tokenization!r} is not supported; choose 'whitespace' or 'char'")
+        if tokenization not in ("whitespace", "char", "bpe"):
+            raise ValueError(f"tokenization={tokenization!r} is not supported; choose 'whitespace', 'char' or 'bpe'")
+        if tokenization == "bpe" and vocab_size < 260:
+            raise ValueError(f"vocab_size={vocab_size} must be >= 260 (256 byte tokens + 4 special tokens)")
+        if tokenizer_path is not None:
+            if tokenization != "bpe":
+                raise ValueError(f"tokenizer_path is set but tokenization={tokenization!r}; set tokenization: bpe")
+            if not Path(tokenizer_path).is_file():
+                raise FileNotFoundError(
+                    f"tokenizer_path={tokenizer_path!r} does not exist; pass a tokenizer.json (a run writes one into "
+                    "its log directory) or leave it unset to train one on the training split"
+                )
+        for name, value in (("max_tokens", max_tokens), ("max_pair_length", max_pair_length)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name}={value} must be a positive number of tokens (or null for no limit)")
         if max_length < min_length:
             raise ValueError(f"max_length={max_length} must be >= min_length={min_length}")
         if not 1 <= num_symbols <= len(SYMBOLS):
@@ -219,19 +193,21 @@ class SequenceDataModule(L.LightningDataModule):
         if predict_path is not None and not Path(predict_path).is_file():
             raise FileNotFoundError(f"predict_path={predict_path!r} does not exist; pass a file of source lines")
         self.save_hyperparameters()
+        self.training_order = TokenTrainingOrder()
         self.batch_size = batch_size
         self.tokenization: Tokenization = "char" if task in SYNTHETIC_TASKS else tokenization
         self._pairs: dict[str, list[tuple[str, str]]] | None = None
-        self._vocabs: tuple[Vocabulary, Vocabulary] | None = None
+        self._vocabs: tuple[Vocabulary | BPETokenizer, Vocabulary | BPETokenizer] | None = None
+        self._tokenizer_trained = False
         self.splits: dict[str, PairDataset] = {}
 
     # --- vocabulary (read on first use: the CLI links the sizes right after construction) ------------------------------
     @property
-    def src_vocab(self) -> Vocabulary:
+    def src_vocab(self) -> Vocabulary | BPETokenizer:
         return self._vocabularies()[0]
 
     @property
-    def tgt_vocab(self) -> Vocabulary:
+    def tgt_vocab(self) -> Vocabulary | BPETokenizer:
         return self._vocabularies()[1]
 
     @property
@@ -254,7 +230,12 @@ class SequenceDataModule(L.LightningDataModule):
     def eos_id(self) -> int:
         return self.tgt_vocab.eos_id
 
-    def _vocabularies(self) -> tuple[Vocabulary, Vocabulary]:
+    @property
+    def tokenizer(self) -> BPETokenizer | None:
+        """The shared BPE tokenizer (tokenization='bpe'), else None."""
+        return self.src_vocab if isinstance(self.src_vocab, BPETokenizer) else None
+
+    def _vocabularies(self) -> tuple[Vocabulary | BPETokenizer, Vocabulary | BPETokenizer]:
         if self._vocabs is None:
             train = self.pairs()["train"]
             hp = self.hparams
@@ -264,6 +245,14 @@ class SequenceDataModule(L.LightningDataModule):
                 )
                 vocab = Vocabulary(symbols)
                 self._vocabs = (vocab, vocab)
+            elif self.tokenization == "bpe":
+                if hp.tokenizer_path is not None:
+                    tokenizer = BPETokenizer.from_file(hp.tokenizer_path)
+                else:
+                    texts = (text for pair in train for text in pair)
+                    tokenizer = BPETokenizer.train(texts, hp.vocab_size, hp.min_freq)
+                    self._tokenizer_trained = True
+                self._vocabs = (tokenizer, tokenizer)
             else:
                 src = [tokenize(s, self.tokenization) for s, _ in train]
                 tgt = [tokenize(t, self.tokenization) for _, t in train]
@@ -286,67 +275,92 @@ class SequenceDataModule(L.LightningDataModule):
             if hp.task in SYNTHETIC_TASKS:
                 self._pairs = synthetic_splits(hp.task, sizes, hp.min_length, hp.max_length, hp.num_symbols, hp.seed)
             else:
-                self._pairs = self._read_text(Path(hp.text_path), sizes)
+                self._pairs = read_parallel_text(Path(hp.text_path), sizes, hp.src_ext, hp.tgt_ext, hp.seed)
         return self._pairs
-
-    def _read_text(self, path: Path, sizes: dict[str, int]) -> dict[str, list[tuple[str, str]]]:
-        hp = self.hparams
-        found: dict[str, list[tuple[str, str]]] = {}
-        if path.is_file():
-            found["train"] = _read_tsv(path)
-        else:
-            for split in SPLITS:
-                tsv, src, tgt = (path / f"{split}.{ext}" for ext in ("tsv", hp.src_ext, hp.tgt_ext))
-                if tsv.is_file():
-                    found[split] = _read_tsv(tsv)
-                elif src.is_file() or tgt.is_file():
-                    found[split] = _read_aligned(src, tgt)
-            if "train" not in found:
-                raise FileNotFoundError(
-                    f"{path} holds neither train.{hp.src_ext} + train.{hp.tgt_ext} nor train.tsv; "
-                    "add the training files or point text_path at a TSV file"
-                )
-        held_out = [split for split in ("val", "test") if split not in found]
-        need = sum(sizes[split] for split in held_out)
-        if held_out and need >= len(found["train"]):
-            raise ValueError(
-                f"holding out {need} pairs for {'/'.join(held_out)} leaves no training pairs out of "
-                f"{len(found['train'])}; lower val_size/test_size or provide val/test files"
-            )
-        if held_out:
-            train = list(found["train"])
-            random.Random(hp.seed).shuffle(train)
-            for split in held_out:
-                found[split], train = train[: sizes[split]], train[sizes[split] :]
-            found["train"] = train
-        return found
 
     # --- encoding / decoding ----------------------------------------------------------------------------------------
     def encode(self, text: str, side: Literal["src", "tgt"] = "src") -> list[int]:
         vocab = self.src_vocab if side == "src" else self.tgt_vocab
+        if isinstance(vocab, BPETokenizer):
+            return vocab.encode(text)
         return vocab.encode(tokenize(text, self.tokenization))
 
     def decode(self, ids: Iterable[int] | Tensor, side: Literal["src", "tgt"] = "tgt") -> str:
-        """Text of token ids up to the first eos (padding and bos dropped)."""
+        """Text of token ids up to the first eos (padding and bos dropped); BPE ids decode to detokenized text."""
         if isinstance(ids, Tensor):
             ids = ids.tolist()
-        tokens = (self.src_vocab if side == "src" else self.tgt_vocab).decode(ids)
-        return ("" if self.tokenization == "char" else " ").join(tokens)
+        vocab = self.src_vocab if side == "src" else self.tgt_vocab
+        if isinstance(vocab, BPETokenizer):
+            return vocab.decode(ids)
+        return ("" if self.tokenization == "char" else " ").join(vocab.decode(ids))
 
-    def _dataset(self, pairs: list[tuple[str, str]]) -> PairDataset:
-        sources = [self.encode(s, "src") for s, _ in pairs]
-        targets = [self.encode(t, "tgt") for _, t in pairs]
+    def _encode_all(self, texts: list[str], side: Literal["src", "tgt"]) -> list[list[int]]:
+        tokenizer = self.tokenizer
+        return tokenizer.encode_batch(texts) if tokenizer is not None else [self.encode(t, side) for t in texts]
+
+    def _dataset(self, pairs: list[tuple[str, str]], max_pair_length: int | None = None) -> PairDataset:
+        sources = self._encode_all([s for s, _ in pairs], "src")
+        targets = self._encode_all([t for _, t in pairs], "tgt")
+        if max_pair_length is not None:  # the target also holds bos and eos
+            kept = [i for i, (s, t) in enumerate(zip(sources, targets)) if max(len(s), len(t) + 2) <= max_pair_length]
+            if not kept:
+                raise ValueError(f"max_pair_length={max_pair_length} drops every training pair; raise it")
+            sources, targets = [sources[i] for i in kept], [targets[i] for i in kept]
         return PairDataset(sources, targets, self.bos_id, self.eos_id)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        if not self.splits:
+            self.splits = {
+                split: self._dataset(pairs, self.hparams.max_pair_length if split == "train" else None)
+                for split, pairs in self.pairs().items()
+            }
+            if self.hparams.predict_path is not None:
+                lines = read_lines(Path(self.hparams.predict_path))
+                sources = self._encode_all(lines, "src")
+                self.splits["predict"] = PairDataset(sources, None, self.bos_id, self.eos_id)
+            else:
+                self.splits["predict"] = self.splits["test"]
+        if stage == "fit" and self._tokenizer_trained:
+            self.save_tokenizer()
+
+    def save_tokenizer(self, path: str | Path | None = None) -> Path | None:
+        """Write the BPE tokenizer to ``path`` (default: ``<run dir>/tokenizer.json``, beside ``checkpoints/``)."""
+        if self.tokenizer is None:
+            return None
+        trainer = self.trainer
+        if path is None:
+            if trainer is None:
+                return None
+            from lit_vision.callbacks.save_config import run_dir
+
+            path = Path(run_dir(trainer)) / "tokenizer.json"
+        if trainer is None or trainer.is_global_zero:
+            self.tokenizer.save(path)
+        return Path(path)
+
+    # --- checkpoints: the training order and the tokenizer ------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        if self.tokenizer is not None:
+            state["tokenizer"] = self.tokenizer.to_str()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        saved = state_dict.get("tokenizer")
+        if saved is None or self.tokenization != "bpe":
             return
-        self.splits = {split: self._dataset(pairs) for split, pairs in self.pairs().items()}
-        if self.hparams.predict_path is not None:
-            lines = _read_lines(Path(self.hparams.predict_path))
-            self.splits["predict"] = PairDataset([self.encode(line) for line in lines], None, self.bos_id, self.eos_id)
-        else:
-            self.splits["predict"] = self.splits["test"]
+        tokenizer = BPETokenizer.from_str(saved)
+        if tokenizer == self.tokenizer:
+            return
+        if len(tokenizer) != len(self.tokenizer):
+            raise ValueError(
+                f"the checkpoint's tokenizer has {len(tokenizer)} tokens but this run's has {len(self.tokenizer)}; "
+                "pass the run's own --data.init_args.tokenizer_path <run dir>/tokenizer.json"
+            )
+        self._vocabs = (tokenizer, tokenizer)  # same size, other merges: encode the data again with the saved one
+        self.splits = {}
+        self.setup()
 
     # --- loaders --------------------------------------------------------------------------------------------------
     def collate(self, items: list[tuple[Tensor, Tensor | None]]) -> dict[str, Tensor]:
@@ -356,25 +370,46 @@ class SequenceDataModule(L.LightningDataModule):
             batch["tgt"] = pad_batch(targets, self.pad_id)
         return batch
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _check_split(self, split: str) -> PairDataset:
+        if not self.splits:
+            self.setup()
         if not len(self.splits[split]):
             raise ValueError(f"the {split} split is empty; raise --data.init_args.{split}_size or add {split} files")
+        return self.splits[split]
+
+    def _loader(self, split: str) -> DataLoader:
         return DataLoader(
-            self.splits[split],
+            self._check_split(split),
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=False,
             collate_fn=self.collate,
             num_workers=self.hparams.num_workers,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        """Shuffled, sharded over the trainer's processes and resumable mid-epoch: ``batch_size`` pairs per batch, or
+        similar-length pairs up to ``max_tokens`` padded tokens per side."""
+        dataset, hp = self._check_split("train"), self.hparams
+        if hp.max_tokens is None:
+            return self.training_order.loader(
+                dataset, self.batch_size, self.trainer, collate_fn=self.collate, num_workers=hp.num_workers
+            )
+        sizes = [max(len(source), len(target) - 1) for source, target in zip(dataset.sources, dataset.targets)]
+        longest = max(sizes)
+        if longest > hp.max_tokens:
+            raise ValueError(
+                f"a training pair has {longest} tokens, more than max_tokens={hp.max_tokens}; raise max_tokens or "
+                "drop long pairs with max_pair_length"
+            )
+        return self.training_order.token_loader(
+            dataset, sizes, hp.max_tokens, self.collate, self.trainer, num_workers=hp.num_workers
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("predict", shuffle=False)
+        return self._loader("predict")

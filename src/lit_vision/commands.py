@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("lit_vision.cli:run_validate", "evaluate a checkpoint on the validation split"),
     "test": ("lit_vision.cli:run_test", "evaluate a checkpoint on the test split"),
     "predict": ("lit_vision.cli:run_predict", "write predictions of a checkpoint"),
+    "average": ("lit_vision.average:run", "average the weights of a run's last N checkpoints into one checkpoint"),
     "sweep": ("lit_vision.sweep.command:run", "run a wandb sweep file locally (optuna search, offline runs, resumable)"),
 }
 

@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from lit_vision.data.transforms import (
-    rand_augment,
     random_erasing,
     random_resized_crop,
     random_rotation,
@@ -40,19 +39,6 @@ def test_random_erasing_boxes_follow_area_bounds():
     some = random_erasing(images, p=0.5)
     changed = (some != 7.0).flatten(1).any(dim=1).float().mean()
     assert 0.25 < changed < 0.75
-
-
-@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
-@pytest.mark.parametrize("group_size", [1, 8])
-def test_rand_augment_keeps_shape_dtype_and_range(dtype, group_size):
-    torch.manual_seed(0)
-    images = torch.rand(12, 3, 16, 16)
-    images = (images * 255).to(torch.uint8) if dtype == torch.uint8 else images
-    out = rand_augment(images, num_ops=2, magnitude=12, group_size=group_size)
-    assert out.shape == images.shape and out.dtype == dtype and not torch.equal(out, images)
-    if dtype == torch.float32:
-        assert out.min() >= 0 and out.max() <= 1
-    assert rand_augment(images, num_ops=0) is images
 
 
 @pytest.mark.parametrize(("height", "width"), [(32, 32), (20, 28)])

@@ -15,10 +15,10 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from lit_vision.data.checks import check_non_negative, check_positive
 from lit_vision.data.loading import make_loader, on_cuda
+from lit_vision.data.rand_augment import check_rand_augment_options, rand_augment_by_policy
 from lit_vision.data.sampling import ResumableDataModule
 from lit_vision.data.transforms import (
     normalize,
-    rand_augment,
     random_crop,
     random_erasing,
     random_hflip,
@@ -80,6 +80,29 @@ def read_pickle_batch(path: Path) -> dict[str, Any]:
 
 
 class _CIFARDataModule(ResumableDataModule):
+    """CIFAR held in memory as uint8; batches are augmented, resized and normalized on the device.
+
+    The RandAugment arguments are documented on ``__init__``.
+
+    Args:
+        data_dir: folder holding the extracted batches (``data_dir/<cifar folder>/`` or ``data_dir/`` itself).
+        download: download the archive into ``data_dir`` when the files are missing (needs network).
+        batch_size: images per batch (per process).
+        image_size: side the images are resized to on the device (e.g. 56 or 224); 32 keeps the native size.
+        val_split: fraction of each class of the training set held out for validation (stratified, seeded); 0
+            validates on the test set and trains on all 50,000 images.
+        seed: seed of the validation split, the training order and the augmentation.
+        augment: augment training batches; false turns every augmentation below off.
+        crop_padding: zero padding of the random crop (at the native 32 px); 0 for no crop.
+        crop_scale: < 1: random-resized crop with area in [crop_scale, 1] and square aspect before the padded crop.
+        hflip: random horizontal flips.
+        rotation_degrees: torchvision's RandomRotation (nearest, zero fill) after the resize, as in FCCN's recipe.
+        aug_repeats: > 1: repeated augmentation over the DDP processes (see ``ResumableDistributedSampler``).
+        erase_prob: probability of random erasing (timm's "pixel" mode) per image, after normalization.
+        normalize: normalize by the data set's mean and std; false leaves RGB in [0, 1].
+        num_workers: data-loading processes; 0 loads in the main process.
+    """
+
     name: str
     folder: str
     train_files: tuple[str, ...]
@@ -109,17 +132,23 @@ class _CIFARDataModule(ResumableDataModule):
         aug_repeats: int = 0,
         randaugment_ops: int = 0,
         randaugment_magnitude: int = 9,
-        augment_group_size: int = 8,
+        randaugment_magnitude_std: float = 0.5,
+        randaugment_increasing: bool = True,
+        randaugment_policy: Literal["timm", "torchvision"] = "timm",
         erase_prob: float = 0.0,
         normalize: bool = True,
         num_workers: int = 0,
     ) -> None:
-        """`val_split`: fraction of each class of the training set held out for validation (stratified, seeded);
-        0 validates on the test set and trains on all 50,000 images. `crop_scale` < 1: random-resized crop with area
-        in [crop_scale, 1] and square aspect before the padded crop. `image_size` resizes on the device (e.g. 56 or
-        224). `rotation_degrees`: torchvision's RandomRotation (nearest, zero fill) after the resize, as in FCCN's recipe.
-        `aug_repeats` > 1: repeated augmentation over the DDP processes (see `ResumableDistributedSampler`).
-        `normalize: false` leaves RGB in [0, 1]."""
+        """RandAugment per sample, drawn from the per-rank, per-batch generator (`lit_vision.data.rand_augment`):
+
+        Args:
+            randaugment_ops: operations per image (timm's `n`); 0 turns RandAugment off.
+            randaugment_magnitude: timm's `m` (0-10), or torchvision's magnitude bin (0-30).
+            randaugment_magnitude_std: std of timm's Gaussian magnitude noise per operation (`mstd`).
+            randaugment_increasing: timm's "increasing" op set (`inc1`) instead of the original one.
+            randaugment_policy: 'timm' (rand-m{m}-mstd{std}-inc1, fill: the data set's mean, bicubic) or
+                'torchvision' (transforms.RandAugment(ops, magnitude): always applied, black fill, nearest).
+        """
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
         if not 0 <= val_split < 1:
@@ -135,6 +164,9 @@ class _CIFARDataModule(ResumableDataModule):
         )
         if not 0 <= erase_prob <= 1:
             raise ValueError(f"erase_prob={erase_prob} must lie in [0, 1]")
+        check_rand_augment_options(
+            randaugment_ops, randaugment_magnitude, randaugment_magnitude_std, randaugment_policy
+        )
         self.save_hyperparameters()
         self.data_dir = Path(data_dir).expanduser()
         self.batch_size = batch_size
@@ -270,7 +302,7 @@ class _CIFARDataModule(ResumableDataModule):
             images = random_crop(images, hp.crop_padding, generator=generator)
             if hp.hflip:
                 images = random_hflip(images, generator=generator)
-            images = rand_augment(images, hp.randaugment_ops, hp.randaugment_magnitude, hp.augment_group_size)
+            images = self.rand_augment(images, generator)
         if self.image_size != images.shape[-1]:
             images = resize(to_float(images), self.image_size)
         if augment:
@@ -279,6 +311,13 @@ class _CIFARDataModule(ResumableDataModule):
         if augment and hp.erase_prob > 0:
             images = random_erasing(images, hp.erase_prob, generator=generator)
         return images.contiguous(), labels
+
+    def rand_augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        hp = self.hparams
+        return rand_augment_by_policy(
+            images, hp.randaugment_policy, hp.randaugment_ops, hp.randaugment_magnitude, hp.randaugment_magnitude_std,
+            hp.randaugment_increasing, generator, self.mean,
+        )  # fmt: skip
 
 
 class CIFAR10DataModule(_CIFARDataModule):
@@ -297,7 +336,11 @@ class CIFAR10DataModule(_CIFARDataModule):
 
 
 class CIFAR100DataModule(_CIFARDataModule):
-    """CIFAR-100: 100 fine classes (or the 20 coarse superclasses with `label_type: coarse`)."""
+    """CIFAR-100: 50,000 train + 10,000 test 32x32 images, 100 fine classes or 20 coarse superclasses.
+
+    Args:
+        label_type: "fine" (100 classes) or "coarse" (the 20 superclasses).
+    """
 
     name = "CIFAR-100"
     folder = "cifar-100-python"

@@ -29,12 +29,12 @@ from lit_vision.data.decode import (
     read_rgb,
 )
 from lit_vision.data.loading import default_num_workers, make_loader, on_cuda
+from lit_vision.data.rand_augment import check_rand_augment_options, rand_augment_by_policy
 from lit_vision.data.sampling import ResumableDataModule
 from lit_vision.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     normalize,
-    rand_augment,
     random_erasing,
     random_rotation,
     to_float,
@@ -154,6 +154,38 @@ class ImageFiles(Dataset):
 
 # --- the DataModule ------------------------------------------------------------------------------------------------
 class ImageFolderDataModule(ResumableDataModule):
+    """Image folders in the ImageNet layout (``<split>/<class>/<image>``), decoded and cropped in the loader workers.
+
+    The RandAugment arguments are documented on ``__init__``.
+
+    Args:
+        data_dir: root folder holding the split folders.
+        batch_size: images per batch (per process).
+        image_size: side of the (square) images the model sees.
+        crop_pct: evaluation resizes the shorter side to image_size / crop_pct, then center-crops image_size.
+        scale: area range of the training random-resized crop, as fractions of the image.
+        ratio: aspect-ratio range of the training random-resized crop.
+        interpolation: resampling of the crops (and of RandAugment): "bilinear" or "bicubic".
+        hflip: random horizontal flips of training images.
+        rotation_degrees: torchvision's RandomRotation (nearest, zero fill) on the device after the crop and flip,
+            as in FCCN's ImageNet recipe; 0 turns it off.
+        aug_repeats: > 1: repeated augmentation over the DDP processes (DeiT uses 3), see
+            ``ResumableDistributedSampler``.
+        erase_prob: probability of random erasing (timm's "pixel" mode) per training image, after normalization.
+        normalize: normalize by ``mean`` and ``std``; false leaves RGB in [0, 1].
+        mean: per-channel mean of the normalization (ImageNet's by default).
+        std: per-channel std of the normalization (ImageNet's by default).
+        num_workers: data-loading processes; None picks min(8, CPUs available).
+        on_corrupt: unreadable files: "skip" (counted warning; training draws a substitute) or "error" (stop, naming
+            the file).
+        train_dir: training split folder, relative to ``data_dir``.
+        val_dir: validation split folder, relative to ``data_dir``.
+        test_dir: test split folder, relative to ``data_dir`` (optional).
+        predict_dir: a folder of unlabeled images (searched recursively) for ``lit-vision predict``.
+        num_classes: read from the training class folders when None; give it when ``data_dir`` has no training
+            split (prediction on another machine).
+    """
+
     in_chans = 3
 
     def __init__(
@@ -170,7 +202,9 @@ class ImageFolderDataModule(ResumableDataModule):
         aug_repeats: int = 0,
         randaugment_ops: int = 0,
         randaugment_magnitude: int = 9,
-        augment_group_size: int = 8,
+        randaugment_magnitude_std: float = 0.5,
+        randaugment_increasing: bool = True,
+        randaugment_policy: Literal["timm", "torchvision"] = "timm",
         erase_prob: float = 0.0,
         normalize: bool = True,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
@@ -183,12 +217,17 @@ class ImageFolderDataModule(ResumableDataModule):
         predict_dir: str | None = None,
         num_classes: int | None = None,
     ) -> None:
-        """`crop_pct`: evaluation resizes the shorter side to image_size / crop_pct, then center-crops image_size.
-        `num_workers`: None picks min(8, CPUs available). `predict_dir`: a folder of unlabeled images (searched
-        recursively) for `lit-vision predict`. `num_classes`: read from the train/ class folders when None; give it
-        when data_dir has no train/ (prediction on another machine). `rotation_degrees`: torchvision's
-        RandomRotation (nearest, zero fill) on the device after the crop and flip, as in FCCN's ImageNet recipe.
-        `aug_repeats` > 1: repeated augmentation over the DDP processes (DeiT uses 3), see `ResumableDistributedSampler`."""
+        """RandAugment per sample on the device, drawn from the per-rank, per-batch generator, resampling with
+        `interpolation` (`lit_vision.data.rand_augment`):
+
+        Args:
+            randaugment_ops: operations per image (timm's `n`); 0 turns RandAugment off.
+            randaugment_magnitude: timm's `m` (0-10), or torchvision's magnitude bin (0-30).
+            randaugment_magnitude_std: std of timm's Gaussian magnitude noise per operation (`mstd`).
+            randaugment_increasing: timm's "increasing" op set (`inc1`) instead of the original one.
+            randaugment_policy: 'timm' (rand-m{m}-mstd{std}-inc1, fill: round(255 * mean)) or 'torchvision'
+                (transforms.RandAugment(ops, magnitude): always applied, black fill, nearest).
+        """
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
         if not 0 < crop_pct <= 1:
@@ -200,6 +239,9 @@ class ImageFolderDataModule(ResumableDataModule):
         if interpolation not in ("bilinear", "bicubic"):
             raise ValueError(f"interpolation={interpolation!r} is not supported; use 'bilinear' or 'bicubic'")
         check_non_negative(rotation_degrees=rotation_degrees, aug_repeats=aug_repeats)
+        check_rand_augment_options(
+            randaugment_ops, randaugment_magnitude, randaugment_magnitude_std, randaugment_policy
+        )
         if num_workers is not None and num_workers < 0:
             raise ValueError(f"num_workers={num_workers} must be >= 0 (or null for min(8, CPUs))")
         self.save_hyperparameters(ignore=["num_classes"])  # the model's num_classes is the one logged
@@ -343,8 +385,15 @@ class ImageFolderDataModule(ResumableDataModule):
                 images.device, getattr(self.trainer, "global_rank", 0)
             )
             images = random_rotation(images, hp.rotation_degrees, generator=generator)
-            images = rand_augment(images, hp.randaugment_ops, hp.randaugment_magnitude, hp.augment_group_size)
+            images = self.rand_augment(images, generator)
         images = normalize(images, tuple(hp.mean), tuple(hp.std)) if hp.normalize else to_float(images)
         if training and hp.erase_prob > 0:
             images = random_erasing(images, hp.erase_prob, generator=generator)
         return images.contiguous(), targets
+
+    def rand_augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        hp = self.hparams
+        return rand_augment_by_policy(
+            images, hp.randaugment_policy, hp.randaugment_ops, hp.randaugment_magnitude, hp.randaugment_magnitude_std,
+            hp.randaugment_increasing, generator, tuple(hp.mean), hp.interpolation,
+        )  # fmt: skip

@@ -5,8 +5,14 @@ import math
 import torch
 import torch.nn.functional as F
 
+from lit_vision.data.rand_augment import rand_augment, torchvision_rand_augment
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = [
+    "IMAGENET_MEAN", "IMAGENET_STD", "normalize", "rand_augment", "random_crop", "random_erasing", "random_hflip",
+    "random_resized_crop", "random_rotation", "resize", "rotate", "to_float", "torchvision_rand_augment",
+]  # fmt: skip
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -92,17 +98,6 @@ def random_rotation(
         return images
     angles = torch.empty(images.shape[0], device=images.device).uniform_(-degrees, degrees, generator=generator)
     return rotate(images, angles, interpolation)
-
-
-def rand_augment(images: torch.Tensor, num_ops: int = 2, magnitude: int = 9, group_size: int = 8) -> torch.Tensor:
-    """torchvision's RandAugment on the device; each group of `group_size` samples draws its own operations
-    (group_size=1 is per-sample RandAugment, larger groups cost fewer kernel launches). Float in [0, 1] or uint8."""
-    if num_ops <= 0:
-        return images
-    from torchvision.transforms import v2
-
-    augment = v2.RandAugment(num_ops=num_ops, magnitude=magnitude)
-    return torch.cat([augment(group) for group in images.split(max(1, group_size))])
 
 
 def random_erasing(

@@ -34,8 +34,15 @@ def attention_source(pl_module: nn.Module) -> nn.Module | None:
 
 
 class AttentionMapLogger(Callback):
-    """`num_samples` validation images (rows) with the maps of up to `max_blocks` evenly spaced blocks (columns,
-    last block included) overlaid; each cell `cell_px` square."""
+    """Logs validation images (rows) with the attention maps of evenly spaced blocks (columns, last block included).
+
+    Args:
+        num_samples: validation images shown, one per row.
+        max_blocks: most blocks shown, one per column, evenly spaced and ending at the last block.
+        every_n_epochs: log every n validation epochs.
+        cell_px: side of each image cell in pixels (>= 32).
+        key: name the image is logged under.
+    """
 
     def __init__(
         self,

@@ -20,9 +20,17 @@ from lit_vision.callbacks.media import (
 
 
 class ConfusionMatrixLogger(Callback):
-    """Counts (true, predicted) pairs from the validation steps' own forward passes (no extra compute) and logs the
-    row-normalized matrix as a `size_px` square image under `key`. Counts are written in the cells for up to
-    `annotate_up_to` classes. Models whose output is not (B, num_classes) scores are skipped."""
+    """Logs the row-normalized validation confusion matrix as an image.
+
+    Counts (true, predicted) pairs from the validation steps' own forward passes (no extra compute). Models whose
+    output is not (B, num_classes) scores are skipped.
+
+    Args:
+        every_n_epochs: log every n validation epochs.
+        size_px: side of the square image in pixels (>= 64).
+        annotate_up_to: write the counts into the cells when there are at most this many classes.
+        key: name the image is logged under.
+    """
 
     def __init__(
         self, every_n_epochs: int = 5, size_px: int = 512, annotate_up_to: int = 20, key: str = "val/confusion_matrix"

@@ -15,6 +15,19 @@ from lightning.pytorch.trainer.states import TrainerFn
 
 
 class EMA(WeightAveraging):
+    """Exponential moving average of the weights, used for validation, checkpoints and the final model.
+
+    Args:
+        decay: EMA rate once warmed up (timm's DeiT/Swin recipes use 0.99996 with ~1.25 M steps; short runs want
+            0.999).
+        warmup: warm the decay up as 1 - (1 + updates)^-warmup_power, capped at ``decay`` (timm's ModelEmaV3).
+        warmup_power: exponent of the decay warmup.
+        update_every_n_steps: update the average every n optimizer steps.
+        start_step: optimizer steps before the first update.
+        device: device of the averaged copy, e.g. "cpu" to keep it off the GPU; None for the model's device.
+        use_buffers: average BatchNorm statistics too (integer buffers are copied).
+    """
+
     def __init__(
         self,
         decay: float = 0.9998,
@@ -25,9 +38,6 @@ class EMA(WeightAveraging):
         device: str | None = None,
         use_buffers: bool = True,
     ) -> None:
-        """`decay`: the EMA rate once warmed up (timm's DeiT/Swin recipes use 0.99996 with ~1.25 M steps; short
-        runs want 0.999). `start_step`: optimizer steps before the first update. `device: cpu` keeps the copy off
-        the GPU. `use_buffers`: average BatchNorm statistics too (integer buffers are copied)."""
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"EMA decay={decay} must lie in [0, 1], e.g. 0.9998")
         if update_every_n_steps < 1 or start_step < 0:

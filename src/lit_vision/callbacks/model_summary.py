@@ -13,7 +13,11 @@ from torch import nn
 class ModelSummaryLogger(Callback):
     """Logs `model/params`, `model/trainable_params` and `model/gmacs` (one forward pass of a single example, from
     `lit_vision.interop.profile`) to every logger at step 0; wandb also gets a table of the network's top-level
-    modules. MACs need `example_input_array` or `in_chans`/`image_size` hyper-parameters; they are skipped otherwise."""
+    modules. MACs need `example_input_array` or `in_chans`/`image_size` hyper-parameters; they are skipped otherwise.
+
+    Args:
+        macs: count multiply-accumulates with one forward pass; false logs the parameter counts only.
+    """
 
     def __init__(self, macs: bool = True) -> None:
         self.macs = macs

@@ -23,8 +23,17 @@ from lit_vision.callbacks.media import (
 
 
 class PredictionGridLogger(Callback):
-    """The first `num_samples` images of the first validation batch, `columns` per row, each `cell_px` square and
-    titled "true → predicted" (green when right, red when wrong). Uses the validation step's own forward pass."""
+    """Logs a grid of the first validation images titled "true → predicted" (green when right, red when wrong).
+
+    Uses the validation step's own forward pass on the first validation batch.
+
+    Args:
+        num_samples: images shown.
+        columns: images per row.
+        every_n_epochs: log every n validation epochs.
+        cell_px: side of each image cell in pixels (>= 32).
+        key: name the image is logged under.
+    """
 
     def __init__(
         self,

@@ -15,9 +15,14 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 
 class PredictionWriter(BasePredictionWriter):
+    """Writes the top-k classes and probabilities of every predicted image to a CSV file.
+
+    Args:
+        output_path: the CSV to write (parent folders are created); relative paths start in the working directory.
+        top_k: classes per row (capped at the number of classes).
+    """
+
     def __init__(self, output_path: str = "predictions.csv", top_k: int = 5) -> None:
-        """`output_path`: the CSV to write (parent folders are created); relative paths start in the working
-        directory. `top_k`: classes per row (capped at the number of classes)."""
         if top_k < 1:
             raise ValueError(f"PredictionWriter top_k={top_k} must be >= 1")
         super().__init__(write_interval="batch")

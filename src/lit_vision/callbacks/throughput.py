@@ -24,7 +24,11 @@ def batch_size(batch: Any) -> int:
 class ThroughputLogger(Callback):
     """Logs `perf/train_samples_per_s` over each window of `window` training batches (default: the trainer's
     log_every_n_steps) and `perf/val_samples_per_s` per validation epoch, summed over all devices (assumes equal
-    batches per device). Wall-clock time includes data loading; the device is synchronized only at window ends."""
+    batches per device). Wall-clock time includes data loading; the device is synchronized only at window ends.
+
+    Args:
+        window: training batches per measurement; None for the trainer's ``log_every_n_steps``.
+    """
 
     def __init__(self, window: int | None = None) -> None:
         if window is not None and window < 1:

@@ -15,7 +15,21 @@ from lit_vision.data.transforms import normalize, random_crop, resize
 
 class DigitsDataModule(ResumableDataModule):
     """Stratified, seeded train/val/test split held in memory; resize, channels, augmentation and normalization run
-    batched on the device in `on_after_batch_transfer`."""
+    batched on the device in `on_after_batch_transfer`.
+
+    Args:
+        batch_size: images per batch (per process).
+        image_size: side the 8x8 images are resized to on the device.
+        in_chans: 1 (grey) or 3 (grey repeated, or colored with ``tint``).
+        val_fraction: fraction of the images held out for validation (stratified, seeded).
+        test_fraction: fraction of the images held out for testing (stratified, seeded).
+        seed: seed of the split, the training order and the augmentation.
+        augment: random padded crops of training batches.
+        crop_padding: zero padding of the random crop, in native 8 px pixels.
+        normalize: normalize by the training split's mean and std per channel; false leaves [0, 1].
+        num_workers: data-loading processes; 0 loads in the main process.
+        tint: paint each digit with seeded random foreground/background colors (needs ``in_chans=3``).
+    """
 
     num_classes = 10
     native_size = 8

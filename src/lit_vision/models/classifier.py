@@ -44,6 +44,33 @@ def one_cycle(step: int, total_steps: float) -> float:
 
 
 class ImageClassifier(L.LightningModule):
+    """Image classification training shared by every architecture; subclasses set ``self.net``.
+
+    Args:
+        num_classes: classifier outputs (linked from the DataModule).
+        in_chans: input image channels (linked from the DataModule).
+        image_size: side of the (square) training images (linked from the DataModule).
+        label_smoothing: label smoothing of the cross-entropy in [0, 1), applied to hard and mixed targets alike.
+        optimizer: optimizer class and its arguments, e.g. ``{class_path: torch.optim.AdamW, init_args: {lr: 1e-3}}``.
+        warmup_epochs: linear LR warmup length in epochs (fractions allowed); ignored by "onecycle".
+        lr_schedule: per-step LR schedule: "cosine" (warmup then cosine decay), "constant" or "onecycle" (ConvMixer's).
+        min_lr_ratio: final LR of the cosine schedule as a fraction of the peak LR.
+        channels_last: run the network in channels_last memory format (faster convolutions on GPU).
+        mixup_alpha: Beta(alpha, alpha) of mixup; 0 turns mixup off (DeiT uses 0.8).
+        cutmix_alpha: Beta(alpha, alpha) of cutmix; 0 turns cutmix off (DeiT uses 1.0).
+        mix_prob: probability of mixing a batch (or pair / sample) when mixup or cutmix is on.
+        switch_prob: probability of cutmix instead of mixup when both are on.
+        mixup_mode: mix per "batch", per "pair" of samples or per "elem" (sample), as timm's Mixup.
+        compile: true for ``torch.compile(net)``, or a dict of its keyword arguments (e.g. ``{mode: max-autotune}``).
+        pretrained: weights to start from: a timm name with optional tag, ``hf-hub:org/name``, ``local-dir:/path``,
+            a .safetensors / .pth / .bin file or a lit-vision .ckpt; adapted to this run's classes, channels, image
+            and window size at fit start (see README "Fine-tuning"). None trains from scratch.
+        layer_decay: layer-wise LR decay: the head trains at the full LR, each block below at one more factor of it,
+            the patch embedding lowest (BEiT / timm); None turns it off.
+        freeze: "backbone" trains the classifier head only (linear probe; the frozen part stays in eval mode, so
+            its normalization statistics stay as loaded); "none" trains everything.
+    """
+
     net: nn.Module
 
     def __init__(
@@ -64,9 +91,6 @@ class ImageClassifier(L.LightningModule):
         mixup_mode: Literal["batch", "pair", "elem"] = "batch",
         compile: bool | dict[str, Any] = False,
     ) -> None:
-        """`mixup_alpha`, `cutmix_alpha`, `mix_prob`, `switch_prob`, `mixup_mode`: timm's Mixup arguments (alphas 0
-        turn it off; DeiT uses 0.8 / 1.0). `label_smoothing` applies to hard and mixed targets alike. `compile`: true
-        for `torch.compile(net)`, or a dict of its keyword arguments (e.g. `{mode: max-autotune}`)."""
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes={num_classes} must be >= 1")

@@ -5,6 +5,19 @@ from lit_vision.nn.convmixer import ConvMixer
 
 
 class ConvMixerClassifier(ImageClassifier):
+    """ConvMixer on images of ``image_size`` (linked from the DataModule); defaults are ConvMixer-256/8 for CIFAR.
+
+    The training arguments (optimizer, schedule, mixup, ...) are ImageClassifier's.
+
+    Args:
+        dim: channels of every layer after the patch embedding.
+        depth: number of ConvMixer blocks (depthwise then pointwise convolution).
+        kernel_size: side of the depthwise convolution kernels.
+        patch_size: side (and stride) of the patch-embedding convolution; must divide ``image_size``.
+        act_layer: activation after every convolution: "gelu", "relu", "silu" or "tanh".
+        drop_rate: dropout before the classifier head.
+    """
+
     def __init__(
         self,
         dim: int = 256,

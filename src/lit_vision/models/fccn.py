@@ -23,9 +23,35 @@ ARCHS = Arch.__args__
 
 
 class FCCNClassifier(ImageClassifier):
-    """Arguments by family. All: arch, color_channels, lambda_phase, phase_loss, twin, bias, norm, act, drop_rate.
-    resnet*: stem, width, pool, share_act. vgg*: pool. convnet: widths, stride, padding, kernel_size, pool_size, hidden
-    (norm may also be "none")."""
+    """A complex-valued FCCN network (or its real twin) trained through ImageClassifier.
+
+    Some arguments apply to one family only (named in brackets); the training arguments (optimizer, schedule,
+    label_smoothing, ...) are ImageClassifier's.
+
+    Args:
+        arch: network: "resnet18/34/50/101/152", "vgg11/13/16/19" or "convnet" (small CDS-E-style net).
+        color_channels: channels of the complex color model: 3 (iHSV) or 2 (V + iS, e^iH).
+        lambda_phase: weight of the phase term of the FCCN loss.
+        phase_loss: phase term: "angle" (official, pushes the true-class phase to pi) or "cosine" (smooth, towards 0).
+        twin: "none" trains the complex net; "real" its real-valued twin on RGB with cross-entropy, for comparison.
+        bias: learn biases in the complex convolutions (the official ImageNet models do).
+        norm: complex batch norm: "naive" (split real/imaginary, official) or "whitening"; "none" [convnet only].
+        act: complex activation: "prelu" (split PReLU, official), "relu" (split ReLU) or "modrelu".
+        pool: max-pool of complex values: "split" (real and imaginary parts apart, official) or "magnitude" [resnet, vgg].
+        drop_rate: dropout before the classifier.
+        stem: "imagenet" (7x7/2 conv and max-pool) or "cifar" (3x3/1 conv) [resnet].
+        width: stem and first-stage width (64 official, 32 half width) [resnet].
+        share_act: one activation module shared by all activations of a block, as the official code does [resnet].
+        widths: channels of each conv layer (default [32, 32, 32, 32]) [convnet].
+        stride: stride of every conv, or one per layer [convnet].
+        padding: padding of every conv [convnet].
+        kernel_size: side of every conv kernel [convnet].
+        pool_size: side of the adaptive average pool before the classifier [convnet].
+        hidden: width of a hidden 1x1 conv layer before the classifier; 0 for none [convnet].
+        lr_step_epochs: > 0 replaces the LR schedule by the official step decay: multiply the LR by ``lr_step_gamma``
+            every ``lr_step_epochs`` epochs (after ``warmup_epochs``); 0 keeps ``lr_schedule``.
+        lr_step_gamma: LR factor of each step of the step decay, in (0, 1].
+    """
 
     def __init__(
         self,
@@ -52,8 +78,6 @@ class FCCNClassifier(ImageClassifier):
         lr_step_gamma: float = 0.1,
         **kwargs,
     ) -> None:
-        """`lr_step_epochs` > 0 replaces the LR schedule by the official ImageNet step decay: the LR is multiplied by
-        `lr_step_gamma` every `lr_step_epochs` epochs (after `warmup_epochs`, if any)."""
         super().__init__(**kwargs)
         if lr_step_epochs < 0 or not 0 < lr_step_gamma <= 1:
             raise ValueError(

@@ -51,12 +51,40 @@ def strip_special(ids: list[int], pad_id: int, bos_id: int, eos_id: int) -> list
 
 
 class Seq2SeqTransformer(L.LightningModule):
-    """Flat arguments of ``lit_vision.nn.transformer.Seq2SeqTransformer`` plus the training recipe.
+    """Encoder–decoder Transformer on token sequences: flat arguments of ``lit_vision.nn.Seq2SeqTransformer`` plus
+    the training recipe.
 
-    ``lr_schedule``: ``inverse_sqrt`` multiplies the optimizer's lr by d_model^-0.5 · min(step^-0.5, step ·
-    warmup_steps^-1.5) (lr 1 is the paper; larger lr scales it), ``cosine`` warms up linearly for ``warmup_steps`` and
-    decays to ``min_lr_ratio`` · lr at the last step, ``constant`` keeps lr. The vocabulary sizes and special ids are
-    linked from the DataModule by the CLI.
+    Args:
+        src_vocab_size: source vocabulary size (linked from the DataModule).
+        tgt_vocab_size: target vocabulary size (linked from the DataModule).
+        pad_id: padding token id, masked in attention and ignored by the loss (linked from the DataModule).
+        bos_id: begin-of-sequence token id that starts every decoder input (linked from the DataModule).
+        eos_id: end-of-sequence token id that ends decoding (linked from the DataModule).
+        d_model: model width.
+        nhead: attention heads; must divide ``d_model``.
+        num_encoder_layers: encoder layers.
+        num_decoder_layers: decoder layers.
+        dim_feedforward: hidden width of the feed-forward blocks.
+        dropout: dropout on embeddings, attention weights, sublayer outputs and in the feed-forward blocks.
+        activation: feed-forward activation: "relu" (paper) or "gelu".
+        norm_first: pre-norm layers (LayerNorm before each sublayer); False is the paper's post-norm.
+        positional: position encoding: "sinusoidal" (paper) or "learned".
+        max_len: longest sequence the position encoding covers.
+        share_embeddings: one embedding table for source and target (needs equal vocabularies).
+        tie_output: use the target embedding matrix as the output projection (paper).
+        optimizer: optimizer class and arguments; the default is the paper's Adam (betas 0.9/0.98, eps 1e-9, lr 1).
+        lr_schedule: "inverse_sqrt" multiplies lr by d_model^-0.5 · min(step^-0.5, step · warmup_steps^-1.5) (paper
+            with lr 1), "cosine" warms up for ``warmup_steps`` then decays to ``min_lr_ratio`` · lr, "constant" keeps lr.
+        warmup_steps: warmup length in optimizer steps (4000 in the paper).
+        min_lr_ratio: final LR of the cosine schedule as a fraction of lr.
+        label_smoothing: label smoothing of the cross-entropy in [0, 1) (0.1 in the paper).
+        val_decoding: decoding for validation exact match and BLEU: "greedy" or "beam".
+        test_decoding: decoding for test exact match and BLEU: "greedy" or "beam".
+        beam_size: hypotheses kept by beam search (4 in the paper).
+        length_penalty: alpha of the GNMT length penalty ((5 + length) / 6) ** alpha in beam search (0.6 in the paper).
+        max_decode_len: most tokens to generate; None for 2 · source length + 10, capped at ``max_len``.
+        max_decode_offset: when set (and max_decode_len is None), generate at most source length + this many tokens,
+            capped at ``max_len`` (the paper's input length + 50).
     """
 
     def __init__(

@@ -9,8 +9,21 @@ from lit_vision.nn.swin import SwinTransformer
 class SwinClassifier(ImageClassifier):
     """Swin on images of ``image_size`` (linked from the DataModule); defaults are Swin-T (patch 4, window 7).
 
-    Any image size runs (the net pads to patches, windows and even merge sizes); ``image_size`` fixes each stage's
-    window, shrunk to the stage's resolution where that is smaller than ``window_size``.
+    Any image size runs (the net pads to patches, windows and even merge sizes). The training arguments
+    (optimizer, schedule, mixup, ...) are ImageClassifier's.
+
+    Args:
+        patch_size: side of the square patches of the embedding conv.
+        embed_dim: width of the first stage; stage i has embed_dim * 2**i channels.
+        depths: blocks per stage (alternating W-MSA / SW-MSA blocks).
+        num_heads: attention heads per stage; each must divide its stage's width.
+        window_size: side M of the attention windows; shrunk to a stage's resolution (at ``image_size``) where smaller.
+        mlp_ratio: MLP hidden width / block width.
+        qkv_bias: learn a bias in the qkv projection.
+        drop_rate: dropout before the classifier head.
+        proj_drop_rate: dropout after the attention projection and inside the MLP.
+        attn_drop_rate: dropout on the attention weights.
+        drop_path_rate: stochastic depth of the last block, rising linearly from 0 over all blocks.
     """
 
     def __init__(

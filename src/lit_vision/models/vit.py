@@ -7,7 +7,26 @@ from lit_vision.nn.vit import VisionTransformer
 
 
 class ViTClassifier(ImageClassifier):
-    """ViT on images of ``image_size`` (linked from the DataModule); defaults are ViT-S/16 (DeiT-S)."""
+    """ViT on images of ``image_size`` (linked from the DataModule); defaults are ViT-S/16 (DeiT-S).
+
+    The training arguments (optimizer, schedule, mixup, ...) are ImageClassifier's.
+
+    Args:
+        patch_size: side of the square patches; must divide ``image_size``.
+        embed_dim: token width.
+        depth: number of Transformer blocks.
+        num_heads: attention heads per block; must divide ``embed_dim``.
+        mlp_ratio: MLP hidden width / token width.
+        qkv_bias: learn a bias in the qkv projection.
+        global_pool: "token" classifies the class token, "avg" the mean of the patch tokens.
+        class_token: prepend a learned class token (needed by ``global_pool="token"``).
+        init_values: LayerScale initial value; None turns LayerScale off.
+        drop_rate: dropout before the classifier head.
+        pos_drop_rate: dropout after adding the position embeddings.
+        proj_drop_rate: dropout after the attention projection and inside the MLP.
+        attn_drop_rate: dropout on the attention weights.
+        drop_path_rate: stochastic depth of the last block, rising linearly from 0 over the blocks.
+    """
 
     def __init__(
         self,

@@ -128,6 +128,17 @@ class MultiHeadAttention(nn.Module):
 
     Self-attention projects q, k, v with one fused ``qkv`` Linear; cross-attention (``self_attention=False``) projects the
     query with ``q`` and the key/value input (width ``kdim``) with one ``kv`` Linear. Names match timm's ViT ``Attention``.
+
+    Args:
+        embed_dim: width of the query input and of the output.
+        num_heads: attention heads; must divide ``embed_dim``.
+        dropout: dropout on the attention weights.
+        bias: learn biases in the q/k/v projections.
+        proj_bias: learn a bias in the output projection.
+        self_attention: True projects q, k, v from one input; False is cross-attention over a key/value input.
+        kdim: width of the key/value input (cross-attention only); None for ``embed_dim``.
+        vdim: width of the value input; must equal ``kdim`` (one kv projection); None for ``kdim``.
+        proj_drop: dropout after the output projection.
     """
 
     def __init__(

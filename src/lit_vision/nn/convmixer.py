@@ -40,6 +40,19 @@ class PatchStem(nn.Module):
 
 
 class ConvMixer(nn.Module):
+    """ConvMixer classifier: patch-embedding conv, then blocks of residual depthwise conv and pointwise conv.
+
+    Args:
+        dim: channels of every layer after the patch embedding.
+        depth: number of ConvMixer blocks.
+        kernel_size: side of the depthwise convolution kernels.
+        patch_size: side (and stride) of the patch-embedding convolution.
+        in_chans: input channels.
+        num_classes: classifier outputs; 0 leaves ``head`` as Identity (pooled features).
+        act_layer: activation after every convolution: a name ("gelu", "relu", "silu", "tanh") or an nn.Module class.
+        drop_rate: dropout before the head.
+    """
+
     def __init__(
         self,
         dim: int = 768,

@@ -443,10 +443,12 @@ class SwinTransformer(nn.Module):
         depths: blocks per stage (pairs of W-MSA / SW-MSA blocks in the paper).
         num_heads: attention heads per stage; each must divide its stage's width.
         window_size: side M of the attention windows (M * M tokens per window).
-        mlp_ratio, qkv_bias: MLP hidden width / block width, bias of the qkv projection.
-        drop_rate: dropout before the head; proj_drop_rate: after the attention projection and inside the MLP;
-        attn_drop_rate: on attention weights; drop_path_rate: stochastic depth of the last block, rising linearly
-            from 0 over all blocks.
+        mlp_ratio: MLP hidden width / block width.
+        qkv_bias: learn a bias in the qkv projection.
+        drop_rate: dropout before the head.
+        proj_drop_rate: dropout after the attention projection and inside the MLP.
+        attn_drop_rate: dropout on the attention weights.
+        drop_path_rate: stochastic depth of the last block, rising linearly from 0 over all blocks.
     """
 
     def __init__(

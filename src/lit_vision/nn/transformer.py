@@ -257,8 +257,20 @@ class TransformerDecoder(nn.Module):
 class Transformer(nn.Module):
     """Batch-first encoder–decoder with ``torch.nn.Transformer``'s constructor arguments and ``forward`` signature.
 
-    ``final_norm`` adds a LayerNorm after each stack; None means "only with norm_first" (the paper's post-norm model has
-    none). ``torch.nn.Transformer`` always has them: ``interop.torch_transformer.from_torch`` sets ``final_norm=True``.
+    ``torch.nn.Transformer`` always has final norms: ``interop.torch_transformer.from_torch`` sets ``final_norm=True``.
+
+    Args:
+        d_model: model width.
+        nhead: attention heads; must divide ``d_model``.
+        num_encoder_layers: encoder layers.
+        num_decoder_layers: decoder layers.
+        dim_feedforward: hidden width of the feed-forward blocks.
+        dropout: dropout on attention weights, sublayer outputs and in the feed-forward blocks.
+        activation: feed-forward activation: "relu" or "gelu".
+        layer_norm_eps: epsilon of every LayerNorm.
+        norm_first: pre-norm layers (LayerNorm before each sublayer); False is the paper's post-norm.
+        bias: learn biases in the linear layers and LayerNorms.
+        final_norm: a LayerNorm after each stack; None means "only with norm_first" (the post-norm paper model has none).
     """
 
     def __init__(
@@ -419,9 +431,27 @@ class SinusoidalPositionalEncoding(nn.Module):
 class Seq2SeqTransformer(nn.Module):
     """Token-to-token Transformer: embeddings × sqrt(d_model) + positions → ``Transformer`` → vocabulary logits.
 
-    ``share_embeddings`` uses one embedding table for source and target (needs equal vocabularies); ``tie_output`` uses
-    the target embedding matrix as the output projection (both as in the paper). Padding (``pad_id``) in ``src`` is masked
-    in the encoder and cross-attention; ``tgt`` is the decoder input (starting with ``bos_id``) and is masked causally.
+    Padding (``pad_id``) in ``src`` is masked in the encoder and cross-attention; ``tgt`` is the decoder input
+    (starting with ``bos_id``) and is masked causally.
+
+    Args:
+        src_vocab_size: source vocabulary size.
+        tgt_vocab_size: target vocabulary size.
+        d_model: model width.
+        nhead: attention heads; must divide ``d_model``.
+        num_encoder_layers: encoder layers.
+        num_decoder_layers: decoder layers.
+        dim_feedforward: hidden width of the feed-forward blocks.
+        dropout: dropout on embeddings, attention weights, sublayer outputs and in the feed-forward blocks.
+        activation: feed-forward activation: "relu" or "gelu".
+        norm_first: pre-norm layers (LayerNorm before each sublayer); False is the paper's post-norm.
+        positional: position encoding: "sinusoidal" (paper) or "learned".
+        max_len: longest sequence the position encoding covers.
+        share_embeddings: one embedding table for source and target (needs equal vocabularies; paper).
+        tie_output: use the target embedding matrix as the output projection (paper).
+        pad_id: padding token id, masked in attention; its embedding is zero.
+        bos_id: begin-of-sequence token id that starts every decoder input.
+        eos_id: end-of-sequence token id that ends decoding.
     """
 
     def __init__(

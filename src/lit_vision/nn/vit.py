@@ -196,11 +196,17 @@ class VisionTransformer(nn.Module):
         num_classes: classifier outputs; 0 leaves ``head`` as Identity (features only).
         global_pool: "token" reads the class token, "avg" averages patch tokens (then ``fc_norm`` replaces ``norm``).
         class_token: prepend a learned class token.
-        embed_dim, depth, num_heads, mlp_ratio, qkv_bias: Transformer width, blocks, heads, MLP width ratio, qkv bias.
+        embed_dim: token width.
+        depth: number of Transformer blocks.
+        num_heads: attention heads per block; must divide ``embed_dim``.
+        mlp_ratio: MLP hidden width / token width.
+        qkv_bias: learn a bias in the qkv projection.
         init_values: LayerScale init (None disables LayerScale).
         norm_eps: LayerNorm epsilon (1e-6 as in the official ViT/DeiT code).
-        drop_rate: dropout before the head; pos_drop_rate: after adding position embeddings;
-        proj_drop_rate: after the attention projection and inside the MLP; attn_drop_rate: on attention weights;
+        drop_rate: dropout before the head.
+        pos_drop_rate: dropout after adding the position embeddings.
+        proj_drop_rate: dropout after the attention projection and inside the MLP.
+        attn_drop_rate: dropout on the attention weights.
         drop_path_rate: stochastic depth of the last block, rising linearly from 0 over depth.
     """
 

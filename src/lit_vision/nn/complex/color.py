@@ -110,7 +110,12 @@ def _check_channels(channels: int, fn: str) -> None:
 
 
 class RGBToIHSV(nn.Module):
-    """Module form of `rgb_to_ihsv`, for use as a batched on-device transform."""
+    """Module form of `rgb_to_ihsv`, for use as a batched on-device transform.
+
+    Args:
+        channels: complex channels of the output: 3 (iHSV) or 2 (V + iS, e^iH).
+        eps: added to V when computing the saturation C / V (black pixels).
+    """
 
     def __init__(self, channels: int = 3, eps: float = 1e-6) -> None:
         super().__init__()

@@ -54,6 +54,19 @@ def check_input(x: torch.Tensor, owner: str, in_chans: int) -> None:
 
 
 class ComplexBasicBlock(nn.Module):
+    """ResNet basic block of complex layers: two 3x3 convs with BN, activation after each and after the sum.
+
+    Args:
+        in_planes: input channels.
+        planes: width of the block; the output has planes * expansion channels.
+        stride: stride of the first 3x3 conv (2 halves the resolution).
+        downsample: module applied to the shortcut when shape changes (1x1 conv and BN), or None.
+        norm: complex batch norm: "naive" (split, official) or "whitening".
+        act: complex activation: "prelu" (split, official), "relu" (split) or "modrelu".
+        bias: learn biases in the complex convolutions.
+        share_act: one activation module for every activation of the block, as the official code does.
+    """
+
     expansion = 1
 
     def __init__(
@@ -88,7 +101,18 @@ class ComplexBasicBlock(nn.Module):
 
 
 class ComplexBottleneck(nn.Module):
-    """torchvision's v1.5 bottleneck (stride on the 3x3 conv)."""
+    """torchvision's v1.5 bottleneck of complex layers (stride on the 3x3 conv).
+
+    Args:
+        in_planes: input channels.
+        planes: width of the block; the output has planes * expansion channels.
+        stride: stride of the 3x3 conv (2 halves the resolution).
+        downsample: module applied to the shortcut when shape changes (1x1 conv and BN), or None.
+        norm: complex batch norm: "naive" (split, official) or "whitening".
+        act: complex activation: "prelu" (split, official), "relu" (split) or "modrelu".
+        bias: learn biases in the complex convolutions.
+        share_act: one activation module for every activation of the block, as the official code does.
+    """
 
     expansion = 4
 
@@ -141,8 +165,19 @@ def _no_weight_decay(model: nn.Module) -> set[str]:
 class ComplexResNet(nn.Module):
     """Complex ResNet with torchvision's topology.
 
-    stem "imagenet": 7x7/2 conv -> BN -> act -> 3x3/2 max-pool (official); "cifar": 3x3/1 conv -> BN -> act.
-    `width` is the stem / first-stage width (64 official, 32 for the official half-width variant).
+    Args:
+        block: "basic" (ResNet-18/34) or "bottleneck" (ResNet-50 and deeper).
+        layers: blocks in each of the 4 stages, e.g. [2, 2, 2, 2] for ResNet-18.
+        num_classes: classifier outputs; 0 leaves the classifier as Identity (pooled features).
+        in_chans: complex input channels (3 for iHSV, 2 for V + iS, e^iH).
+        width: stem and first-stage width; stage i has width * 2**i (64 official, 32 the official half width).
+        stem: "imagenet": 7x7/2 conv -> BN -> act -> 3x3/2 max-pool (official); "cifar": 3x3/1 conv -> BN -> act.
+        bias: learn biases in the complex convolutions (the official ImageNet models do).
+        norm: complex batch norm: "naive" (split, official) or "whitening".
+        act: complex activation: "prelu" (split, official), "relu" (split) or "modrelu".
+        pool: stem max-pool: "split" (real and imaginary parts apart, official) or "magnitude" (largest |z|).
+        share_act: one activation module for every activation of a block, as the official code does.
+        drop_rate: dropout before the classifier.
     """
 
     def __init__(
@@ -224,7 +259,19 @@ VGG_CFGS: dict[int, list[int | str]] = {
 
 class ComplexVGG(nn.Module):
     """Complex VGG: [3x3 conv -> BN -> act] stages with 2x2 max-pools, adaptive average pool to 7x7, flatten,
-    and one 1x1 complex conv (512*7*7 -> K) as classifier, as in the official code (no hidden FC layers)."""
+    and one 1x1 complex conv (512*7*7 -> K) as classifier, as in the official code (no hidden FC layers).
+
+    Args:
+        depth: VGG depth: 11, 13, 16 or 19.
+        num_classes: classifier outputs; 0 leaves the classifier as Identity (pooled features).
+        in_chans: complex input channels (3 for iHSV, 2 for V + iS, e^iH).
+        bias: learn biases in the complex convolutions.
+        norm: complex batch norm: "naive" (split, official) or "whitening".
+        act: complex activation: "prelu" (split, official), "relu" (split) or "modrelu".
+        pool: max-pool: "split" (real and imaginary parts apart, official) or "magnitude" (largest |z|).
+        pool_size: side of the adaptive average pool before the classifier.
+        drop_rate: dropout before the classifier.
+    """
 
     def __init__(
         self,
@@ -279,7 +326,22 @@ class ComplexVGG(nn.Module):
 class ComplexConvNet(nn.Module):
     """Small plain complex conv net in the style of CDS-E (the official comparison with Co-Domain Symmetry nets):
     [conv -> (BN) -> act] per width, adaptive average pool to pool_size x pool_size, flatten, then a 1x1 complex conv
-    classifier (with an optional hidden 1x1 layer). Defaults give the official 2-channel CDS_E (32,808 real scalars)."""
+    classifier (with an optional hidden 1x1 layer). Defaults give the official 2-channel CDS_E (32,808 real scalars).
+
+    Args:
+        widths: channels of each conv layer.
+        num_classes: classifier outputs; 0 leaves the classifier as Identity (pooled features).
+        in_chans: complex input channels (3 for iHSV, 2 for V + iS, e^iH).
+        kernel_size: side of every conv kernel.
+        stride: stride of every conv, or one per layer.
+        padding: zero padding of every conv.
+        norm: complex batch norm after each conv: "none", "naive" (split) or "whitening".
+        act: complex activation: "prelu" (split, official), "relu" (split) or "modrelu".
+        bias: learn biases in the complex convolutions.
+        pool_size: side of the adaptive average pool before the classifier.
+        hidden: width of a hidden 1x1 conv layer before the classifier; 0 for none.
+        drop_rate: dropout before the classifier.
+    """
 
     def __init__(
         self,

@@ -125,7 +125,18 @@ class _GaussConv2d(torch.autograd.Function):
 class ComplexConv2d(nn.Module):
     """Complex 2-D convolution with weight W_r + iW_i; each part is initialized like `nn.Conv2d` (kaiming-uniform).
 
-    Zero padding only. First-order gradients only (the Gauss-trick autograd function is once-differentiable)."""
+    Zero padding only. First-order gradients only (the Gauss-trick autograd function is once-differentiable).
+
+    Args:
+        in_channels: complex input channels.
+        out_channels: complex output channels.
+        kernel_size: kernel side, or (height, width).
+        stride: stride, or (height, width).
+        padding: zero padding on each side, or (height, width); integers only.
+        dilation: kernel dilation, or (height, width).
+        groups: channel groups; must divide ``in_channels`` and ``out_channels``.
+        bias: learn a complex bias.
+    """
 
     def __init__(
         self,
@@ -212,7 +223,13 @@ class ComplexConv2d(nn.Module):
 
 
 class ComplexLinear(nn.Module):
-    """Complex linear layer y = x (W_r + iW_i)^T + (b_r + i b_i) on (..., in_features) complex input."""
+    """Complex linear layer y = x (W_r + iW_i)^T + (b_r + i b_i) on (..., in_features) complex input.
+
+    Args:
+        in_features: complex input features.
+        out_features: complex output features.
+        bias: learn a complex bias.
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__()
@@ -256,7 +273,14 @@ class ComplexLinear(nn.Module):
 
 
 class NaiveComplexBatchNorm2d(nn.Module):
-    """Split BN: one `nn.BatchNorm2d` on the real part, another on the imaginary part (the BN of all official nets)."""
+    """Split BN: one `nn.BatchNorm2d` on the real part, another on the imaginary part (the BN of all official nets).
+
+    Args:
+        num_features: complex channels C of the (B, C, H, W) input.
+        eps: added to the variance for numerical stability.
+        momentum: running-statistics update factor; None for a cumulative average.
+        affine: learn a scale and bias per channel.
+    """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True) -> None:
         super().__init__()
@@ -276,6 +300,12 @@ class ComplexBatchNorm2d(nn.Module):
     Per channel, (Re, Im) is centered and multiplied by the inverse square root of its 2x2 covariance V + eps*I, then
     by the symmetric affine matrix [[w_rr, w_ri], [w_ri, w_ii]] (initialized to the identity), plus a complex bias.
     Running mean and (unbiased) covariance are tracked like `nn.BatchNorm2d`.
+
+    Args:
+        num_features: complex channels C of the (B, C, H, W) input.
+        eps: added to the variance for numerical stability.
+        momentum: running-statistics update factor; None for a cumulative average.
+        affine: learn a scale and bias per channel.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True) -> None:
@@ -364,7 +394,12 @@ def _apply_split(x: torch.Tensor, fn) -> torch.Tensor:
 
 
 class SplitPReLU(nn.Module):
-    """PReLU on the real and imaginary parts with separate slopes (official CPReLU: 2 scalars, init 0.25)."""
+    """PReLU on the real and imaginary parts with separate slopes (official CPReLU: 2 scalars, init 0.25).
+
+    Args:
+        num_parameters: slopes per part: 1 (shared by all channels) or the number of channels.
+        init: initial value of every slope.
+    """
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
         super().__init__()
@@ -398,7 +433,13 @@ class SplitReLU(nn.Module):
 
 
 class ModReLU(nn.Module):
-    """modReLU (Arjovsky et al., 2016): relu(|z| + b) * z / |z| with a learnable real bias b (init 0)."""
+    """modReLU (Arjovsky et al., 2016): relu(|z| + b) * z / |z| with a learnable real bias b.
+
+    Args:
+        num_parameters: biases: 1 (shared by all channels) or the number of channels.
+        init: initial value of every bias.
+        eps: lower bound of |z| in the division.
+    """
 
     def __init__(self, num_parameters: int = 1, init: float = 0.0, eps: float = 1e-6) -> None:
         super().__init__()
@@ -427,7 +468,15 @@ class ModReLU(nn.Module):
 
 
 class SplitMaxPool2d(nn.Module):
-    """Max-pool of the real and imaginary parts independently (the official ComplexMaxPool2d)."""
+    """Max-pool of the real and imaginary parts independently (the official ComplexMaxPool2d).
+
+    Args:
+        kernel_size: window side, or (height, width).
+        stride: window stride; None for ``kernel_size``.
+        padding: implicit padding (never selected) on each side.
+        dilation: spacing of the window elements.
+        ceil_mode: round the output size up instead of down.
+    """
 
     def __init__(
         self,
@@ -462,7 +511,15 @@ class MagnitudeMaxPool2d(SplitMaxPool2d):
 
 
 class ComplexAvgPool2d(nn.Module):
-    """Average pool (the same for the complex value and for its parts)."""
+    """Average pool (the same for the complex value and for its parts).
+
+    Args:
+        kernel_size: window side, or (height, width).
+        stride: window stride; None for ``kernel_size``.
+        padding: zero padding on each side.
+        ceil_mode: round the output size up instead of down.
+        count_include_pad: count the zero padding in the averages.
+    """
 
     def __init__(
         self,
@@ -486,7 +543,11 @@ class ComplexAvgPool2d(nn.Module):
 
 
 class ComplexAdaptiveAvgPool2d(nn.Module):
-    """Adaptive average pool for any output size (PyTorch's own handles complex only for output 1)."""
+    """Adaptive average pool for any output size (PyTorch's own handles complex only for output 1).
+
+    Args:
+        output_size: output side, or (height, width).
+    """
 
     def __init__(self, output_size: int | tuple[int, int]) -> None:
         super().__init__()
@@ -509,7 +570,11 @@ class ComplexAdaptiveAvgPool2d(nn.Module):
 
 
 class ComplexDropout(nn.Module):
-    """Dropout of whole complex values (real and imaginary part share the mask), scaled by 1 / (1 - p)."""
+    """Dropout of whole complex values (real and imaginary part share the mask), scaled by 1 / (1 - p).
+
+    Args:
+        p: probability of zeroing an element (a channel in ComplexDropout2d).
+    """
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()

@@ -77,7 +77,13 @@ def fccn_loss(
 
 
 class FCCNLoss(nn.Module):
-    """FCCN loss on complex logits; forward returns `FCCNLossOutput(loss, magnitude, phase)`."""
+    """FCCN loss on complex logits; forward returns `FCCNLossOutput(loss, magnitude, phase)`.
+
+    Args:
+        lambda_phase: weight of the phase term: loss = (magnitude + lambda_phase * phase) / 2.
+        phase: phase term: "angle" (official) or "cosine" (smooth); see the module docstring.
+        label_smoothing: label smoothing of the cross-entropy on the magnitudes.
+    """
 
     def __init__(self, lambda_phase: float = 1.0, phase: PhaseTerm = "angle", label_smoothing: float = 0.0) -> None:
         super().__init__()

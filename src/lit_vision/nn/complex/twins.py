@@ -54,6 +54,16 @@ def real_resnet(
 
 
 class RealVGG(nn.Module):
+    """Real twin of `ComplexVGG`: [3x3 conv -> BN -> ReLU] stages with 2x2 max-pools, average pool, linear head.
+
+    Args:
+        depth: VGG depth: 11, 13, 16 or 19.
+        num_classes: classifier outputs.
+        in_chans: input channels.
+        pool_size: side of the adaptive average pool before the classifier.
+        drop_rate: dropout before the classifier.
+    """
+
     def __init__(
         self, depth: int = 11, num_classes: int = 1000, in_chans: int = 3, pool_size: int = 7, drop_rate: float = 0.0
     ) -> None:
@@ -85,7 +95,20 @@ class RealVGG(nn.Module):
 
 
 class RealConvNet(nn.Module):
-    """Real counterpart of `ComplexConvNet`: [conv -> (BN) -> PReLU] per width, adaptive pool, flatten, linear head."""
+    """Real counterpart of `ComplexConvNet`: [conv -> (BN) -> PReLU] per width, adaptive pool, flatten, linear head.
+
+    Args:
+        widths: channels of each conv layer.
+        num_classes: classifier outputs.
+        in_chans: input channels.
+        kernel_size: side of every conv kernel.
+        stride: stride of every conv, or one per layer.
+        padding: zero padding of every conv.
+        norm: BatchNorm after each conv (the convs then have no bias).
+        pool_size: side of the adaptive average pool before the classifier.
+        hidden: width of a hidden linear layer before the classifier; 0 for none.
+        drop_rate: dropout before the classifier.
+    """
 
     def __init__(
         self,

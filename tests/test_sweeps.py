@@ -12,17 +12,11 @@ import yaml
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from conftest import CONFIGS, ROOT
-from lit_vision.sweep import (
-    SweepRunner,
-    format_table,
-    load_sweep,
-    make_sampler,
-    run_lit_vision,
-    search_space,
-    short_names,
-    sweep_flags,
-    trial_args,
-)
+from lit_vision.sweep.results import format_table, short_names
+from lit_vision.sweep.runner import SweepRunner
+from lit_vision.sweep.search import decode, make_sampler, search_space
+from lit_vision.sweep.spec import load_sweep, sweep_flags, trial_args
+from lit_vision.sweep.trial import run_lit_vision
 
 SWEEPS = ROOT / "sweeps"
 ARCHITECTURES = ("vit", "swin", "convmixer", "fccn", "transformer")
@@ -64,15 +58,9 @@ def sampled_values(path: Path, count: int, seed: int = 0) -> list[dict]:
     values = []
     for _ in range(count):
         trial = study.ask(space)
-        values.append({**sweep.constants, **{k: _decode(v) for k, v in trial.params.items()}})
+        values.append({**sweep.constants, **{k: decode(v) for k, v in trial.params.items()}})
         study.tell(trial, 0.0)
     return values
-
-
-def _decode(value):
-    from lit_vision.sweep import _decode as decode
-
-    return decode(value)
 
 
 def landed(model, datamodule, key: str):
@@ -282,7 +270,7 @@ def test_short_names_widen_only_where_they_clash():
 
 # --- the real command: trials are normal offline runs ----------------------------------------------------------------
 def test_lit_vision_sweep_runs_offline_trials_and_writes_results(tmp_path, monkeypatch, capsys):
-    from lit_vision.cli import main
+    from lit_vision.commands import main
     from lit_vision.loggers import offline_runs, read_offline_run
 
     monkeypatch.chdir(tmp_path)
@@ -321,3 +309,25 @@ def test_slurm_sweep_agent_runs_one_trial_per_array_task(tmp_path):
     offline = run("--offline", "sweeps/swin.yaml", "/shared/swin")
     assert "srun lit-vision sweep sweeps/swin.yaml --count 1 --out_dir /shared/swin" in offline.stdout
     assert run().returncode == 2
+
+
+def test_sweep_configs_stack_between_the_command_and_the_sampled_values():
+    sweep = load_sweep(SWEEPS / "convmixer.yaml")
+    args = trial_args(sweep, {"model.init_args.depth": 2}, configs=["a.yaml", "b.yaml"])
+    own = trial_args(sweep, {})
+    assert args == [*own, "--config", "a.yaml", "--config", "b.yaml", "--model.init_args.depth=2"]
+
+
+def test_sweep_command_has_its_own_help_and_one_line_errors(capsys):
+    from lit_vision.commands import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["sweep", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: lit-vision sweep") and "--config FILE" in out and "--count" in out
+    with pytest.raises(SystemExit) as done:
+        main(["sweep", str(SWEEPS / "convmixer.yaml"), "--config", "missing.yaml"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1
+    assert err[0].startswith("lit-vision: error: --config 'missing.yaml' does not exist")

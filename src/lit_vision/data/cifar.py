@@ -82,7 +82,7 @@ def read_pickle_batch(path: Path) -> dict[str, Any]:
 class _CIFARDataModule(ResumableDataModule):
     """CIFAR held in memory as uint8; batches are augmented, resized and normalized on the device.
 
-    The RandAugment arguments are documented on ``__init__``.
+    RandAugment runs per sample, drawn from the per-rank, per-batch generator (``lit_vision.data.rand_augment``).
 
     Args:
         data_dir: folder holding the extracted batches (``data_dir/<cifar folder>/`` or ``data_dir/`` itself).
@@ -98,6 +98,12 @@ class _CIFARDataModule(ResumableDataModule):
         hflip: random horizontal flips.
         rotation_degrees: torchvision's RandomRotation (nearest, zero fill) after the resize, as in FCCN's recipe.
         aug_repeats: > 1: repeated augmentation over the DDP processes (see ``ResumableDistributedSampler``).
+        randaugment_ops: operations per image (timm's `n`); 0 turns RandAugment off.
+        randaugment_magnitude: timm's `m` (0-10), or torchvision's magnitude bin (0-30).
+        randaugment_magnitude_std: std of timm's Gaussian magnitude noise per operation (`mstd`).
+        randaugment_increasing: timm's "increasing" op set (`inc1`) instead of the original one.
+        randaugment_policy: 'timm' (rand-m{m}-mstd{std}-inc1, fill: the data set's mean, bicubic) or
+            'torchvision' (transforms.RandAugment(ops, magnitude): always applied, black fill, nearest).
         erase_prob: probability of random erasing (timm's "pixel" mode) per image, after normalization.
         normalize: normalize by the data set's mean and std; false leaves RGB in [0, 1].
         num_workers: data-loading processes; 0 loads in the main process.
@@ -139,16 +145,6 @@ class _CIFARDataModule(ResumableDataModule):
         normalize: bool = True,
         num_workers: int = 0,
     ) -> None:
-        """RandAugment per sample, drawn from the per-rank, per-batch generator (`lit_vision.data.rand_augment`):
-
-        Args:
-            randaugment_ops: operations per image (timm's `n`); 0 turns RandAugment off.
-            randaugment_magnitude: timm's `m` (0-10), or torchvision's magnitude bin (0-30).
-            randaugment_magnitude_std: std of timm's Gaussian magnitude noise per operation (`mstd`).
-            randaugment_increasing: timm's "increasing" op set (`inc1`) instead of the original one.
-            randaugment_policy: 'timm' (rand-m{m}-mstd{std}-inc1, fill: the data set's mean, bicubic) or
-                'torchvision' (transforms.RandAugment(ops, magnitude): always applied, black fill, nearest).
-        """
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
         if not 0 <= val_split < 1:

@@ -156,7 +156,8 @@ class ImageFiles(Dataset):
 class ImageFolderDataModule(ResumableDataModule):
     """Image folders in the ImageNet layout (``<split>/<class>/<image>``), decoded and cropped in the loader workers.
 
-    The RandAugment arguments are documented on ``__init__``.
+    RandAugment runs per sample on the device, drawn from the per-rank, per-batch generator, resampling with
+    ``interpolation`` (``lit_vision.data.rand_augment``).
 
     Args:
         data_dir: root folder holding the split folders.
@@ -171,6 +172,12 @@ class ImageFolderDataModule(ResumableDataModule):
             as in FCCN's ImageNet recipe; 0 turns it off.
         aug_repeats: > 1: repeated augmentation over the DDP processes (DeiT uses 3), see
             ``ResumableDistributedSampler``.
+        randaugment_ops: operations per image (timm's `n`); 0 turns RandAugment off.
+        randaugment_magnitude: timm's `m` (0-10), or torchvision's magnitude bin (0-30).
+        randaugment_magnitude_std: std of timm's Gaussian magnitude noise per operation (`mstd`).
+        randaugment_increasing: timm's "increasing" op set (`inc1`) instead of the original one.
+        randaugment_policy: 'timm' (rand-m{m}-mstd{std}-inc1, fill: round(255 * mean)) or 'torchvision'
+            (transforms.RandAugment(ops, magnitude): always applied, black fill, nearest).
         erase_prob: probability of random erasing (timm's "pixel" mode) per training image, after normalization.
         normalize: normalize by ``mean`` and ``std``; false leaves RGB in [0, 1].
         mean: per-channel mean of the normalization (ImageNet's by default).
@@ -217,17 +224,6 @@ class ImageFolderDataModule(ResumableDataModule):
         predict_dir: str | None = None,
         num_classes: int | None = None,
     ) -> None:
-        """RandAugment per sample on the device, drawn from the per-rank, per-batch generator, resampling with
-        `interpolation` (`lit_vision.data.rand_augment`):
-
-        Args:
-            randaugment_ops: operations per image (timm's `n`); 0 turns RandAugment off.
-            randaugment_magnitude: timm's `m` (0-10), or torchvision's magnitude bin (0-30).
-            randaugment_magnitude_std: std of timm's Gaussian magnitude noise per operation (`mstd`).
-            randaugment_increasing: timm's "increasing" op set (`inc1`) instead of the original one.
-            randaugment_policy: 'timm' (rand-m{m}-mstd{std}-inc1, fill: round(255 * mean)) or 'torchvision'
-                (transforms.RandAugment(ops, magnitude): always applied, black fill, nearest).
-        """
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
         if not 0 < crop_pct <= 1:

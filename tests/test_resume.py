@@ -1,4 +1,4 @@
-"""Fault tolerance: a run killed with SIGKILL mid-epoch and restarted with `--ckpt_path last` ends bitwise equal to an
+"""Fault tolerance: a run killed with SIGKILL or stopped with Ctrl-C mid-epoch and restarted with `--ckpt_path last` ends bitwise equal to an
 uninterrupted run (weights, optimizer state, metrics.csv); checkpoint writes are atomic."""
 
 import os
@@ -76,27 +76,49 @@ def weights_and_optimizer(path: Path) -> tuple[dict, dict, int]:
     return checkpoint["state_dict"], checkpoint["optimizer_states"][0]["state"], checkpoint["global_step"]
 
 
-def test_sigkill_mid_epoch_then_ckpt_path_last_ends_bitwise_equal(tmp_path):
-    full, interrupted = tmp_path / "full", tmp_path / "interrupted"
-    full.mkdir(), interrupted.mkdir()
-    env = {"PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-    kill = f"trainer:\n  callbacks+:\n    - class_path: test_resume.KillAtStep\n      init_args: {{step: {KILL_AT_STEP}}}\n"
+class InterruptAtStep(Callback):
+    """SIGINT (Ctrl-C) to this process in the middle of the training step that reaches `step`: between backward and
+    the optimizer update, where an immediate stop would leave an inconsistent state."""
 
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if trainer.global_step + 1 == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+ENV = {"PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The reference run, started once in the background; `uninterrupted()` waits for it and returns its directory."""
+    root = tmp_path_factory.mktemp("full")
     results = {}
-    uninterrupted = threading.Thread(  # in parallel with the killed run: the test takes two runs' time, not three
-        target=lambda: results.update(full=run_lit_vision(*fit_args(full), cwd=full, env=env, timeout=300))
+    thread = threading.Thread(  # in parallel with an interrupted run: a test takes two runs' time, not three
+        target=lambda: results.update(full=run_lit_vision(*fit_args(root), cwd=root, env=ENV, timeout=300))
     )
-    uninterrupted.start()
-    killed = run_lit_vision(*fit_args(interrupted, kill), cwd=interrupted, env=env, timeout=300)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    _, _, saved_step = weights_and_optimizer(run_dir(interrupted) / "checkpoints/last.ckpt")
-    assert saved_step == 12  # mid-epoch: epoch 1 has steps 10..19
+    thread.start()
 
-    resumed = run_lit_vision(*fit_args(interrupted), "--ckpt_path", "last", cwd=interrupted, env=env, timeout=300)
-    uninterrupted.join()
+    def wait() -> Path:
+        thread.join()
+        assert results["full"].returncode == 0, results["full"].stderr[-3000:]
+        return root
+
+    yield wait
+    thread.join()
+
+
+def callback_config(name: str, step: int) -> str:
+    return f"trainer:\n  callbacks+:\n    - class_path: test_resume.{name}\n      init_args: {{step: {step}}}\n"
+
+
+def assert_resumed_run_equals_uninterrupted(interrupted: Path, full: Path) -> None:
+    resumed = run_lit_vision(*fit_args(interrupted), "--ckpt_path", "last", cwd=interrupted, env=ENV, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert results["full"].returncode == 0, results["full"].stderr[-3000:]
     assert "Restored all states from the checkpoint" in resumed.stdout + resumed.stderr
+    assert "will be deleted" not in resumed.stdout + resumed.stderr  # the CSV logger keeps the rows (no false alarm)
     assert not (interrupted / "logs/run/version_1").exists()  # continued in its own directory
 
     weights_a, optimizer_a, step_a = weights_and_optimizer(run_dir(full) / "checkpoints/last.ckpt")
@@ -105,10 +127,31 @@ def test_sigkill_mid_epoch_then_ckpt_path_last_ends_bitwise_equal(tmp_path):
     assert weights_a.keys() == weights_b.keys()
     assert all(torch.equal(weights_a[name], weights_b[name]) for name in weights_a)
     assert all(torch.equal(optimizer_a[i]["exp_avg_sq"], optimizer_b[i]["exp_avg_sq"]) for i in optimizer_a)
-    # every logged number, the interrupted epoch's train/acc and train/loss_epoch included, in the same rows
+    # every logged number, validation rows and the interrupted epoch's train/acc and train/loss_epoch included
     metrics_a = (run_dir(full) / "metrics.csv").read_text()
     assert "val/acc" in metrics_a and "train/loss_epoch" in metrics_a
     assert (run_dir(interrupted) / "metrics.csv").read_text() == metrics_a
+
+
+def test_sigkill_mid_epoch_then_ckpt_path_last_ends_bitwise_equal(tmp_path, uninterrupted):
+    killed = run_lit_vision(
+        *fit_args(tmp_path, callback_config("KillAtStep", KILL_AT_STEP)), cwd=tmp_path, env=ENV, timeout=300
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    _, _, saved_step = weights_and_optimizer(run_dir(tmp_path) / "checkpoints/last.ckpt")
+    assert saved_step == 12  # mid-epoch: epoch 1 has steps 10..19
+    assert_resumed_run_equals_uninterrupted(tmp_path, uninterrupted())
+
+
+def test_ctrl_c_mid_step_then_ckpt_path_last_ends_bitwise_equal(tmp_path, uninterrupted):
+    stopped = run_lit_vision(
+        *fit_args(tmp_path, callback_config("InterruptAtStep", KILL_AT_STEP)), cwd=tmp_path, env=ENV, timeout=300
+    )
+    assert stopped.returncode != 0, stopped.stderr[-3000:]
+    assert "Ctrl-C: finishing the current step" in stopped.stderr
+    _, _, saved_step = weights_and_optimizer(run_dir(tmp_path) / "checkpoints/last.ckpt")
+    assert saved_step == KILL_AT_STEP  # the step in flight finished and was saved (not the step-12 checkpoint)
+    assert_resumed_run_equals_uninterrupted(tmp_path, uninterrupted())
 
 
 def test_atomic_save_keeps_the_old_file_when_the_writer_fails(tmp_path, monkeypatch):

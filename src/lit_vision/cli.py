@@ -8,10 +8,20 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lit_vision.callbacks.checkpoint import continue_last_version, install_fault_tolerance
+from lit_vision.callbacks.progress_log import install_progress_log
 from lit_vision.callbacks.save_config import RunConfigCallback
 from lit_vision.cli_errors import LitVisionParser
 from lit_vision.loggers import finish_wandb, prepare_wandb_loggers
 from lit_vision.preflight import SPECIAL_CKPT_PATHS, check_checkpoint, check_machine
+from lit_vision.quiet import quiet_resume_warnings, quiet_third_party_logs
+from lit_vision.runs import (
+    EVALUATION_COMMANDS,
+    add_default_prediction_writer,
+    check_training_length,
+    keep_metrics_rows,
+    prepare_evaluation,
+    quiet_fast_dev_run_checkpoints,
+)
 
 # DataModule attribute -> model init argument, linked once the DataModule exists. jsonargparse skips a link whose
 # attribute the DataModule lacks or whose argument the chosen model lacks, so image and sequence pairs share the list.
@@ -34,6 +44,7 @@ class LitVisionCLI(LightningCLI):
         kwargs.setdefault("save_config_callback", RunConfigCallback)
         kwargs.setdefault("parser_kwargs", {"default_env": False})
         kwargs.setdefault("parser_class", LitVisionParser)
+        quiet_third_party_logs()
         try:
             super().__init__(*args, **kwargs)
         except BaseException:
@@ -66,6 +77,8 @@ class LitVisionCLI(LightningCLI):
         # the file is a readable Lightning checkpoint of the configured model class
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else None
+        if subcommand in EVALUATION_COMMANDS:  # which weights (never random ones), logged beside their run
+            prepare_evaluation(subcommand, config)
         ckpt_path = config.get("ckpt_path") if config is not None else None
         if ckpt_path and str(ckpt_path) not in SPECIAL_CKPT_PATHS and "://" not in str(ckpt_path):
             model_class_path = config.get("model.class_path") if "model" in config else None
@@ -75,19 +88,27 @@ class LitVisionCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)
         install_fault_tolerance(trainer)  # atomic checkpoint writes, random-number state in checkpoints
+        quiet_fast_dev_run_checkpoints(trainer)  # no ./checkpoints/last.ckpt from a fast_dev_run
+        install_progress_log(trainer)  # plain progress lines when stdout is a file (SLURM logs, `> log`)
         return trainer
 
     def before_fit(self) -> None:
+        check_training_length(self.trainer)
+        if self.config_init[self.subcommand].get("ckpt_path"):
+            quiet_resume_warnings()
         self._check_ckpt_path()
 
     def before_validate(self) -> None:
         self._check_ckpt_path()
+        keep_metrics_rows(self.trainer)
 
     def before_test(self) -> None:
         self._check_ckpt_path()
+        keep_metrics_rows(self.trainer)
 
     def before_predict(self) -> None:
         self._check_ckpt_path()
+        add_default_prediction_writer(self.trainer, self.model)
 
     def _check_ckpt_path(self) -> None:
         """`--ckpt_path last` continues the previous run's directory; a file must be a checkpoint of this model."""

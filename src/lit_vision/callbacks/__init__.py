@@ -11,6 +11,7 @@ _EXPORTS = {
     "ThroughputLogger": "lit_vision.callbacks.throughput",
     "EMA": "lit_vision.callbacks.ema",
     "PredictionWriter": "lit_vision.callbacks.prediction_writer",
+    "ProgressLog": "lit_vision.callbacks.progress_log",
     "AtomicCheckpointIO": "lit_vision.callbacks.checkpoint",
     "LastCheckpoint": "lit_vision.callbacks.checkpoint",
     "ExactResume": "lit_vision.callbacks.checkpoint",

@@ -31,6 +31,8 @@ from lightning.pytorch.plugins.io.wrapper import _WrappingCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 from torchmetrics import Metric
 
+from lit_vision.callbacks.interrupt import GracefulInterrupt, interrupt_requested
+
 LAST_NAME = re.compile(rf"^{ModelCheckpoint.CHECKPOINT_NAME_LAST}(-v?\d+)?$")  # last.ckpt, last-v1.ckpt
 
 
@@ -111,6 +113,8 @@ class LastCheckpoint(ModelCheckpoint):
         self._at_batch_end = True
         try:
             super().on_train_batch_end(trainer, *args)
+            if interrupt_requested(trainer) and self._last_global_step_saved != trainer.global_step:
+                self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))  # Ctrl-C: save this boundary
         finally:
             self._at_batch_end = False
 
@@ -139,6 +143,8 @@ class LastCheckpoint(ModelCheckpoint):
                 callback.save_last = False
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt) and self._last_global_step_saved == trainer.global_step:
+            return  # GracefulInterrupt stopped right after the step boundary this checkpoint was saved at
         if self._should_save_on_exception(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
@@ -245,6 +251,8 @@ def install_fault_tolerance(trainer: Trainer) -> None:
     use_atomic_checkpoints(trainer)
     if not any(isinstance(callback, ExactResume) for callback in trainer.callbacks):
         trainer.callbacks.insert(0, ExactResume())
+    if not any(isinstance(callback, GracefulInterrupt) for callback in trainer.callbacks):
+        trainer.callbacks.insert(0, GracefulInterrupt())  # Ctrl-C stops at a step boundary
 
 
 def continue_last_version(trainer: Trainer) -> str | None:

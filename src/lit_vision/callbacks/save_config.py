@@ -31,6 +31,8 @@ class RunConfigCallback(SaveConfigCallback):
         super().__init__(*args, **kwargs)
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage != "fit":  # validate/test/predict log into the checkpoint's run (or nowhere): keep its config
+            return
         directory = run_dir(trainer)
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, self.config_filename)

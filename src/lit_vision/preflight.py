@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lit_vision.data.loading import available_cpus
+from lit_vision.state_dict import strip_compile_prefix
 
 # --ckpt_path values that Lightning resolves itself
 SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
@@ -106,11 +107,6 @@ def _starts_like_a_zip(path: str) -> bool:
         return file.read(4) == b"PK\x03\x04"
 
 
-def _plain_key(name: str) -> str:
-    """State-dict key without torch.compile's `_orig_mod.` (checkpoints load with and without compile)."""
-    return name.replace("._orig_mod", "").replace("_orig_mod.", "")
-
-
 def _examples(names: list[str], limit: int = 2) -> str:
     shown = ", ".join(names[:limit])
     return shown + (", ..." if len(names) > limit else "")
@@ -185,10 +181,13 @@ def check_checkpoint(
         )
     if model is None:
         return
-    expected = {_plain_key(name): tuple(value.shape) for name, value in model.state_dict().items()}
+    expected = {strip_compile_prefix(name): tuple(value.shape) for name, value in model.state_dict().items()}
     if not expected:  # layers made later (configure_model): nothing to compare yet
         return
-    found = {_plain_key(name): tuple(getattr(value, "shape", ())) for name, value in checkpoint["state_dict"].items()}
+    found = {
+        strip_compile_prefix(name): tuple(getattr(value, "shape", ()))
+        for name, value in checkpoint["state_dict"].items()
+    }
     missing = sorted(expected.keys() - found.keys()) if getattr(model, "strict_loading", True) else []
     unexpected = sorted(found.keys() - expected.keys())
     reshaped = sorted(name for name in expected.keys() & found.keys() if expected[name] != found[name])

@@ -136,7 +136,7 @@ def test_gradients_reach_every_parameter():
 
 
 def test_errors_are_clear():
-    with pytest.raises(ValueError, match=r"nhead=5 must divide d_model=32"):
+    with pytest.raises(ValueError, match=r"nhead=5 does not divide d_model=32"):
         Transformer(32, 5)
     with pytest.raises(ValueError, match=r"activation='swish'"):
         Transformer(32, 4, activation="swish")

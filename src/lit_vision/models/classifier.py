@@ -19,6 +19,8 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from lit_vision.state_dict import strip_compile_prefix
+
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: float, min_ratio: float) -> float:
     """LR multiplier: linear warmup from 1/(warmup+1) to 1, then cosine decay to `min_ratio` at `total_steps`."""
@@ -277,8 +279,3 @@ class ImageClassifier(L.LightningModule):
                 }
         if checkpoint.get("class_names"):
             self.class_names = list(checkpoint["class_names"])
-
-
-def strip_compile_prefix(name: str) -> str:
-    """`net._orig_mod.head.weight` (a module wrapped by torch.compile) -> `net.head.weight`."""
-    return name.replace("_orig_mod.", "")

@@ -47,13 +47,6 @@ class ViTClassifier(ImageClassifier):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if self.image_size % patch_size:
-            lower, upper = self.image_size // patch_size * patch_size, (self.image_size // patch_size + 1) * patch_size
-            raise ValueError(
-                f"image_size={self.image_size} is not divisible by patch_size={patch_size}; set "
-                f"--model.init_args.patch_size to a divisor of {self.image_size} or the data's image_size to "
-                f"{f'{lower} or ' if lower else ''}{upper}"
-            )
         self.net = VisionTransformer(
             img_size=self.image_size,
             patch_size=patch_size,

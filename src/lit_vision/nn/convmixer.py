@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from lit_vision.nn.activations import get_activation
+from lit_vision.nn.layers import check_divisible, check_images, check_positive, check_rates, pair
 
 
 class ConvMixerBlock(nn.Module):
@@ -65,9 +66,8 @@ class ConvMixer(nn.Module):
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        for name, value in (("dim", dim), ("depth", depth), ("kernel_size", kernel_size), ("patch_size", patch_size)):
-            if value < 1:
-                raise ValueError(f"ConvMixer {name}={value} must be a positive integer")
+        check_positive(dim=dim, depth=depth, kernel_size=kernel_size, patch_size=patch_size, in_chans=in_chans)
+        check_rates(drop_rate=drop_rate)
         act = get_activation(act_layer)
         self.in_chans = in_chans
         self.num_classes = num_classes
@@ -79,17 +79,8 @@ class ConvMixer(nn.Module):
         self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
 
     def check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"ConvMixer expects images of shape (B, {self.in_chans}, H, W), got {tuple(x.shape)}; set in_chans to match"
-            )
-        h, w = x.shape[-2:]
-        p = self.patch_size
-        if h % p or w % p:
-            raise ValueError(
-                f"ConvMixer image size {h}x{w} is not divisible by patch_size={p}; "
-                f"resize to {max(p, h // p * p)}x{max(p, w // p * p)} or choose a patch_size that divides it"
-            )
+        check_images(x, self.in_chans)
+        check_divisible("input size", (x.shape[-2], x.shape[-1]), pair(self.patch_size))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

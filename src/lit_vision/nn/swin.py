@@ -30,7 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_vision.nn.vit import DropPath, Mlp
+from lit_vision.nn.layers import (
+    DropPath,
+    Mlp,
+    check_heads,
+    check_images,
+    check_positive,
+    check_rates,
+    init_linear_,
+    pair,
+)
 
 __all__ = [
     "PRESETS",
@@ -55,10 +64,6 @@ __all__ = [
 ]
 
 MASK_VALUE = -100.0  # added to logits of token pairs the cyclic shift made neighbours (reference value)
-
-
-def _pair(value: int | Sequence[int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def window_partition(x: Tensor, window: tuple[int, int]) -> Tensor:
@@ -140,7 +145,7 @@ class PatchEmbed(nn.Module):
 
     def __init__(self, patch_size: int | tuple[int, int] = 4, in_chans: int = 3, embed_dim: int = 96):
         super().__init__()
-        self.patch_size = _pair(patch_size)
+        self.patch_size = pair(patch_size)
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=self.patch_size, stride=self.patch_size)
         self.norm = nn.LayerNorm(embed_dim)
 
@@ -470,14 +475,16 @@ class SwinTransformer(nn.Module):
     ):
         super().__init__()
         depths, num_heads = tuple(int(d) for d in depths), tuple(int(h) for h in num_heads)
-        img_size = _pair(img_size)
+        img_size = pair(img_size)
         self._validate(
             img_size, patch_size, in_chans, num_classes, embed_dim, depths, num_heads, window_size, mlp_ratio
         )
-        rates = dict(drop_rate=drop_rate, proj_drop_rate=proj_drop_rate, attn_drop_rate=attn_drop_rate)
-        for name, value in {**rates, "drop_path_rate": drop_path_rate}.items():
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}={value} must be in [0, 1)")
+        check_rates(
+            drop_rate=drop_rate,
+            proj_drop_rate=proj_drop_rate,
+            attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate,
+        )
 
         self.img_size = img_size
         self.patch_size = patch_size
@@ -530,10 +537,13 @@ class SwinTransformer(nn.Module):
         window_size: int,
         mlp_ratio: float,
     ) -> None:
-        positive = dict(patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim, window_size=window_size)
-        for name, value in {**positive, "img_size": min(img_size)}.items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value} must be a positive integer")
+        check_positive(
+            patch_size=patch_size,
+            in_chans=in_chans,
+            embed_dim=embed_dim,
+            window_size=window_size,
+            img_size=min(img_size),
+        )
         if num_classes < 0:
             raise ValueError(f"num_classes={num_classes} must be >= 0 (0 gives pooled features without a head)")
         if mlp_ratio <= 0:
@@ -549,17 +559,12 @@ class SwinTransformer(nn.Module):
             )
         for i, heads in enumerate(num_heads):
             width = embed_dim * 2**i
-            if heads < 1 or width % heads:
-                divisors = [d for d in range(1, width + 1) if width % d == 0 and d <= 64]
-                raise ValueError(
-                    f"num_heads[{i}]={heads} does not divide stage {i}'s width {width} (embed_dim={embed_dim} * 2**{i}); "
-                    f"use one of {divisors}"
-                )
+            check_heads(heads, width, f"num_heads[{i}]", f"stage {i}'s width {width} (embed_dim={embed_dim} * 2**{i})")
 
     @staticmethod
     def stage_resolutions(img_size: int | tuple[int, int], patch_size: int, num_stages: int) -> list[tuple[int, int]]:
         """(H, W) token map of each stage for an image of ``img_size`` (with patch and merge padding)."""
-        height, width = _pair(img_size)
+        height, width = pair(img_size)
         size = (-(-height // patch_size), -(-width // patch_size))
         resolutions = [size]
         for _ in range(num_stages - 1):
@@ -579,25 +584,14 @@ class SwinTransformer(nn.Module):
 
     def init_weights(self) -> None:
         """timm/official init: truncated normal (std 0.02) for Linear weights and bias tables, zero biases."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        init_linear_(self)
 
     def no_weight_decay(self) -> set[str]:
         return {name for name, _ in self.named_parameters() if "relative_position_bias_table" in name}
 
-    def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"input of shape {tuple(x.shape)} is not (batch, {self.in_chans}, height, width); "
-                f"pass images with in_chans={self.in_chans} channels"
-            )
-
     def forward_features(self, x: Tensor) -> Tensor:
         """Images (B, C, H, W) -> normalised feature map (B, H', W', num_features), channels-last (NHWC) as in timm."""
-        self._check_input(x)
+        check_images(x, self.in_chans)
         return self.norm(self.layers(self.patch_embed(x)))
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
@@ -611,7 +605,7 @@ class SwinTransformer(nn.Module):
     def get_attention_maps(self, x: Tensor) -> list[Tensor]:
         """Per-window attention of every block (explicit softmax path), in order; each (B, num_windows, heads, N, N)
         with N = window_h * window_w and windows in row-major order over the block's (shifted, padded) map."""
-        self._check_input(x)
+        check_images(x, self.in_chans)
         x = self.patch_embed(x)
         maps = []
         for stage in self.layers:

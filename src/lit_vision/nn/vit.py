@@ -16,6 +16,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_vision.nn.attention import MultiHeadAttention
+from lit_vision.nn.layers import (
+    DropPath,
+    LayerScale,
+    Mlp,
+    check_divisible,
+    check_heads,
+    check_images,
+    check_positive,
+    check_rates,
+    init_linear_,
+    pair,
+)
 
 __all__ = [
     "PRESETS",
@@ -34,22 +46,6 @@ __all__ = [
 ]
 
 GlobalPool = Literal["token", "avg"]
-
-
-def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
-def _check_divisible(name: str, size: tuple[int, int], patch_size: tuple[int, int]) -> None:
-    """One-line ValueError when an image side is not a multiple of the patch side, naming the nearest valid sizes."""
-    for side, patch in zip(size, patch_size):
-        if side % patch:
-            lower, upper = side // patch * patch, (side // patch + 1) * patch
-            nearest = f"{lower} or {upper}" if lower > 0 else f"{upper}"
-            raise ValueError(
-                f"{name}={size[0]}x{size[1]} is not divisible by patch_size={patch_size[0]}x{patch_size[1]}; "
-                f"use a side of {nearest} (a multiple of {patch}), or resize the input"
-            )
 
 
 def resize_pos_embed(
@@ -90,9 +86,9 @@ class PatchEmbed(nn.Module):
         self, img_size: int | tuple[int, int], patch_size: int | tuple[int, int], in_chans: int, embed_dim: int
     ):
         super().__init__()
-        self.img_size = _pair(img_size)
-        self.patch_size = _pair(patch_size)
-        _check_divisible("img_size", self.img_size, self.patch_size)
+        self.img_size = pair(img_size)
+        self.patch_size = pair(patch_size)
+        check_divisible("img_size", self.img_size, self.patch_size)
         self.grid_size = (self.img_size[0] // self.patch_size[0], self.img_size[1] // self.patch_size[1])
         self.num_patches = self.grid_size[0] * self.grid_size[1]
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=self.patch_size, stride=self.patch_size)
@@ -102,51 +98,6 @@ class PatchEmbed(nn.Module):
         grid = (x.shape[-2], x.shape[-1])
         # (B, D, h, w) -> (B, h*w, D) as a view in both memory formats (the class-token concat copies it once)
         return x.flatten(2).transpose(1, 2), grid
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drop the whole residual branch per sample with probability ``drop_prob`` while training."""
-
-    def __init__(self, drop_prob: float = 0.0):
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep_prob = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
-        return x * mask.div_(keep_prob)
-
-    def extra_repr(self) -> str:
-        return f"drop_prob={self.drop_prob}"
-
-
-class LayerScale(nn.Module):
-    """Per-channel learnable scaling of a residual branch (CaiT), initialised to ``init_values``."""
-
-    def __init__(self, dim: int, init_values: float = 1e-5):
-        super().__init__()
-        self.init_values = init_values
-        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.gamma
-
-
-class Mlp(nn.Module):
-    """Position-wise feed-forward: Linear -> GELU -> Dropout -> Linear -> Dropout."""
-
-    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
-        self.drop1 = nn.Dropout(drop)
-        self.fc2 = nn.Linear(hidden_dim, dim)
-        self.drop2 = nn.Dropout(drop)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.drop2(self.fc2(self.drop1(self.act(self.fc1(x)))))
 
 
 class Block(nn.Module):
@@ -236,27 +187,19 @@ class VisionTransformer(nn.Module):
             raise ValueError(f"global_pool={global_pool!r} is not supported; use 'token' or 'avg'")
         if global_pool == "token" and not class_token:
             raise ValueError("global_pool='token' needs class_token=True; set class_token=True or global_pool='avg'")
-        for name, value in (
-            ("in_chans", in_chans),
-            ("embed_dim", embed_dim),
-            ("depth", depth),
-            ("num_heads", num_heads),
-        ):
-            if value < 1:
-                raise ValueError(f"{name}={value} must be a positive integer")
+        check_positive(in_chans=in_chans, embed_dim=embed_dim, depth=depth, num_heads=num_heads)
         if num_classes < 0:
             raise ValueError(f"num_classes={num_classes} must be >= 0 (0 gives features without a head)")
-        if embed_dim % num_heads:
-            raise ValueError(
-                f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}; pick num_heads dividing embed_dim"
-            )
+        check_heads(num_heads, embed_dim)
         if mlp_ratio <= 0:
             raise ValueError(f"mlp_ratio={mlp_ratio} must be > 0")
-        rates = dict(drop_rate=drop_rate, pos_drop_rate=pos_drop_rate, proj_drop_rate=proj_drop_rate)
-        rates.update(attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate)
-        for name, value in rates.items():
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}={value} must be in [0, 1)")
+        check_rates(
+            drop_rate=drop_rate,
+            pos_drop_rate=pos_drop_rate,
+            proj_drop_rate=proj_drop_rate,
+            attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate,
+        )
 
         self.num_classes = num_classes
         self.in_chans = in_chans
@@ -300,11 +243,7 @@ class VisionTransformer(nn.Module):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=1e-6)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        init_linear_(self)
 
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"}
@@ -318,12 +257,8 @@ class VisionTransformer(nn.Module):
         return self.patch_embed.patch_size
 
     def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"input of shape {tuple(x.shape)} is not (batch, {self.in_chans}, height, width); "
-                f"pass images with in_chans={self.in_chans} channels"
-            )
-        _check_divisible("input size", (x.shape[-2], x.shape[-1]), self.patch_size)
+        check_images(x, self.in_chans)
+        check_divisible("input size", (x.shape[-2], x.shape[-1]), self.patch_size)
 
     def _resize_pos_embed_on_load(self, module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         """Resample a checkpoint's position embeddings saved at another resolution to this model's grid."""

@@ -254,3 +254,20 @@ def test_resumed_datamodule_replays_the_same_rand_augment(cifar10_dir):
 def test_bad_rand_augment_options_are_one_line_errors(options, message):
     with pytest.raises(ValueError, match=message):
         CIFAR10DataModule(**options)
+
+
+def test_image_folder_runs_timms_policy_with_its_interpolation_and_mean_fill(tmp_path):
+    from dataset_fixtures import write_image_tree
+    from lit_vision.data import ImageFolderDataModule
+
+    write_image_tree(tmp_path, classes=("a", "b"), splits={"train": 4, "val": 1}, size=(40, 30))
+    dm = ImageFolderDataModule(data_dir=str(tmp_path), batch_size=8, image_size=24, num_workers=0, hflip=False,
+                               interpolation="bicubic", randaugment_ops=2, normalize=False)  # fmt: skip
+    dm.setup("fit")
+    images, targets, problems = next(iter(dm.train_dataloader()))
+    dm.trainer = training(1)
+    out, _ = dm.on_after_batch_transfer((images, targets, problems), 0)
+    generator = torch.Generator().manual_seed(mix_seed(global_seed(), 1, 0))  # (seed, rank 1, batch 0)
+    expected = rand_augment(images, generator=generator, interpolation="bicubic", fill=FILL)
+    assert fill_from_mean(dm.hparams.mean) == FILL
+    assert torch.equal(out, expected.float() / 255) and not torch.equal(out, images.float() / 255)

@@ -11,9 +11,9 @@ from lit_vision.callbacks.checkpoint import continue_last_version, install_fault
 from lit_vision.callbacks.progress_log import install_progress_log
 from lit_vision.callbacks.save_config import RunConfigCallback
 from lit_vision.cli_errors import LitVisionParser
-from lit_vision.loggers import finish_wandb, prepare_wandb_loggers
+from lit_vision.loggers import finish_wandb, prepare_wandb_loggers, wandb_logger_configs
 from lit_vision.preflight import SPECIAL_CKPT_PATHS, check_checkpoint, check_machine
-from lit_vision.quiet import quiet_resume_warnings, quiet_third_party_logs
+from lit_vision.quiet import quiet_resume_warnings, quiet_third_party_logs, quiet_wandb
 from lit_vision.runs import (
     EVALUATION_COMMANDS,
     add_default_prediction_writer,
@@ -22,6 +22,7 @@ from lit_vision.runs import (
     prepare_evaluation,
     quiet_fast_dev_run_checkpoints,
 )
+from lit_vision.short_names import expand_short_names
 
 # DataModule attribute -> model init argument, linked once the DataModule exists. jsonargparse skips a link whose
 # attribute the DataModule lacks or whose argument the chosen model lacks, so image and sequence pairs share the list.
@@ -61,6 +62,7 @@ class LitVisionCLI(LightningCLI):
             config["ckpt_path"] = prepare_wandb_loggers(config, ckpt_path=config.get("ckpt_path"))
         else:
             prepare_wandb_loggers(config)
+        quiet_wandb(wandb_logger_configs(config))
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -167,7 +169,9 @@ def out_of_memory_line(error: BaseException) -> str | None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of `lit-vision`. Errors in user input end in one line; LIT_VISION_DEBUG=1 shows the traceback."""
     try:
-        LitVisionCLI(args=args)
+        given = sys.argv[1:] if args is None else list(args)
+        expanded = expand_short_names(given)  # `--model SwinClassifier` -> lit_vision.models.SwinClassifier
+        LitVisionCLI(args=args if expanded == given else expanded)
     except (
         ValueError,
         FileNotFoundError,

@@ -10,6 +10,7 @@
 """
 
 import logging
+import os
 import warnings
 
 _DROPPED_INFO = ("💡 Tip: For seamless cloud logging",)
@@ -52,8 +53,15 @@ def quiet_resume_warnings() -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
-def quiet_wandb() -> None:
-    """wandb's warning about the `anonymous` argument that Lightning's WandbLogger always passes."""
+def quiet_wandb(logger_init_args: list) -> None:
+    """wandb's warning about the `anonymous` argument that Lightning's WandbLogger always passes, and its "git root
+    logs does not exist" (wandb looks for the git repository from `save_dir` before Lightning creates it)."""
+    if not logger_init_args:
+        return
     from lit_vision._compat import mark_wandb_message_shown
 
     mark_wandb_message_shown(WANDB_ANONYMOUS_WARNING)
+    for init_args in logger_init_args:
+        save_dir = init_args.get("save_dir") or init_args.get("dir")
+        if save_dir and "://" not in str(save_dir):
+            os.makedirs(save_dir, exist_ok=True)

@@ -106,10 +106,10 @@ def resume_wandb_run_later(logger: Any, run_id: str) -> None:
 
 # --- wandb ---------------------------------------------------------------------------------------------------------
 def mark_wandb_message_shown(message: str) -> None:
-    """Make wandb treat a `repeat=False` terminal message as already printed, so it never shows it."""
+    """Make wandb treat a `repeat=False` terminal message (or warning) as already printed, so it never shows it."""
     from wandb.errors import term
 
-    term._printed_messages.add(message)
+    term._printed_messages.update({message, f"{term.WARN_STRING} {message}"})
 
 
 # --- torchmetrics --------------------------------------------------------------------------------------------------

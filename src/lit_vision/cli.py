@@ -74,9 +74,10 @@ class LitVisionCLI(LightningCLI):
         for name in DATA_TO_MODEL_LINKS:
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
 
-    def _parse_ckpt_path(self) -> None:
-        # Lightning replaces the model's config by the checkpoint's hyper-parameters (class included): first make sure
-        # the file is a readable Lightning checkpoint of the configured model class
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        super().parse_arguments(parser, args)
+        # next, Lightning replaces the model's config by the checkpoint's hyper-parameters (class included): first
+        # make sure the file is a readable Lightning checkpoint of the configured model class
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else None
         if subcommand in EVALUATION_COMMANDS:  # which weights (never random ones), logged beside their run
@@ -85,7 +86,6 @@ class LitVisionCLI(LightningCLI):
         if ckpt_path and str(ckpt_path) not in SPECIAL_CKPT_PATHS and "://" not in str(ckpt_path):
             model_class_path = config.get("model.class_path") if "model" in config else None
             check_checkpoint(ckpt_path, weights_only=config.get("weights_only"), model_class_path=model_class_path)
-        super()._parse_ckpt_path()
 
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)

@@ -7,6 +7,8 @@ from typing import NoReturn
 from jsonargparse import ArgumentParser
 from lightning.pytorch.cli import LightningArgumentParser
 
+from lit_vision._compat import jsonargparse_debug_mode
+
 _NOISE = (
     "Does not validate against any of the Union subtypes",
     "Subtypes:",
@@ -35,13 +37,8 @@ class LitVisionParser(LightningArgumentParser):
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if not self.exit_on_error:
             return super().error(message, ex)
-        try:
-            from jsonargparse._common import debug_mode_active
-
-            if debug_mode_active():
-                return super().error(message, ex)
-        except ImportError:
-            pass
+        if jsonargparse_debug_mode():
+            return super().error(message, ex)
         parser: ArgumentParser = getattr(ex, "subcommand_parser", None) or self
         prog = parser.prog.replace(" [options]", "")
         sys.stderr.write(f"lit-vision: error: {condense(message)} (see `{prog} --help`)\n")

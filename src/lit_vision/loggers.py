@@ -7,6 +7,7 @@ config; the run itself is Lightning's own `WandbLogger`.
 
 from __future__ import annotations
 
+import importlib
 import json
 import netrc
 import os
@@ -49,10 +50,10 @@ def is_wandb_logger(class_path: str | None) -> bool:
     if class_path == WANDB_LOGGER:
         return True
     try:
-        from jsonargparse._util import import_object
         from lightning.pytorch.loggers import WandbLogger
 
-        return issubclass(import_object(class_path), WandbLogger)
+        module, _, name = class_path.rpartition(".")
+        return issubclass(getattr(importlib.import_module(module), name), WandbLogger)
     except (ImportError, AttributeError, TypeError, ValueError):
         return False
 
@@ -160,11 +161,12 @@ def finish_wandb(exit_code: int | None = None, loggers: Iterable[object] = ()) -
         return
     from lightning.pytorch.loggers import WandbLogger
 
+    from lit_vision._compat import resume_wandb_run_later, wandb_logger_run
+
     for logger in loggers:  # fast_dev_run's DummyLogger answers every attribute: check the class
-        run = logger._experiment if isinstance(logger, WandbLogger) else None
+        run = wandb_logger_run(logger) if isinstance(logger, WandbLogger) else None
         if run is not None:
-            logger._wandb_init.update(id=run.id, resume="allow")
-            logger._id, logger._experiment = run.id, None  # `logger.version` keeps naming the run
+            resume_wandb_run_later(logger, run.id)
 
 
 # --- reading offline runs ------------------------------------------------------------------------------------------

@@ -23,14 +23,24 @@ from typing import Any
 import numpy as np
 import torch
 from lightning import Callback, LightningModule, Trainer
-from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning.pytorch.plugins.io.wrapper import _WrappingCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 from torchmetrics import Metric
 
+from lit_vision._compat import (
+    epoch_log_results,
+    is_local_path,
+    last_saved_step,
+    logger_version,
+    replace_default_checkpoint_io,
+    save_last_checkpoint,
+    saves_on_exception,
+    set_logger_version,
+    set_metric_update_count,
+    step_metrics_logged_after_batch_end,
+)
 from lit_vision.callbacks.interrupt import GracefulInterrupt, interrupt_requested
 
 LAST_NAME = re.compile(rf"^{ModelCheckpoint.CHECKPOINT_NAME_LAST}(-v?\d+)?$")  # last.ckpt, last-v1.ckpt
@@ -73,7 +83,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint IO with atomic local writes; remote paths (s3://, gs://, ...) go through fsspec."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        if storage_options is not None or not _is_local_file_protocol(path):
+        if storage_options is not None or not is_local_path(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
         atomic_save(checkpoint, path)
 
@@ -81,11 +91,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def use_atomic_checkpoints(trainer: Trainer) -> None:
     """Make the trainer write checkpoints atomically unless a custom (non-default) CheckpointIO was configured."""
     strategy = trainer.strategy
-    current = strategy._checkpoint_io
-    if current is None or type(current) is TorchCheckpointIO:
-        strategy.checkpoint_io = AtomicCheckpointIO()
-    elif isinstance(current, _WrappingCheckpointIO) and current.checkpoint_io is None:
-        current.checkpoint_io = AtomicCheckpointIO()
+    replace_default_checkpoint_io(strategy, AtomicCheckpointIO())
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -113,17 +119,18 @@ class LastCheckpoint(ModelCheckpoint):
         self._at_batch_end = True
         try:
             super().on_train_batch_end(trainer, *args)
-            if interrupt_requested(trainer) and self._last_global_step_saved != trainer.global_step:
-                self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))  # Ctrl-C: save this boundary
+            if interrupt_requested(trainer) and last_saved_step(self) != trainer.global_step:
+                save_last_checkpoint(self, trainer)  # Ctrl-C: save this boundary
         finally:
             self._at_batch_end = False
 
-    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         # the metrics.csv rows of the steps this checkpoint holds, so that a resume keeps exactly those
         self._csv_rows = flush_csv_logger(trainer)
-        if self._csv_rows is not None and self._at_batch_end and _step_row_follows(trainer):
+        if self._csv_rows is not None and self._at_batch_end and step_metrics_logged_after_batch_end(trainer):
             self._csv_rows += 1  # Lightning logs this step's row right after on_train_batch_end
-        super()._save_checkpoint(trainer, filepath)
+        if self.state_key in checkpoint.get("callbacks", {}):  # the state_dict was taken before this hook
+            checkpoint["callbacks"][self.state_key]["csv_rows"] = self._csv_rows
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "csv_rows": self._csv_rows}
@@ -143,14 +150,14 @@ class LastCheckpoint(ModelCheckpoint):
                 callback.save_last = False
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt) and self._last_global_step_saved == trainer.global_step:
+        if isinstance(exception, KeyboardInterrupt) and last_saved_step(self) == trainer.global_step:
             return  # GracefulInterrupt stopped right after the step boundary this checkpoint was saved at
-        if self._should_save_on_exception(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if saves_on_exception(self, trainer):
+            save_last_checkpoint(self, trainer)
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not trainer.fast_dev_run and self._last_global_step_saved != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if not trainer.fast_dev_run and last_saved_step(self) != trainer.global_step:
+            save_last_checkpoint(self, trainer)
 
 
 def _random_states() -> dict[str, Any]:
@@ -176,8 +183,8 @@ def _metric_states(module: LightningModule) -> dict[str, dict[str, Any]]:
     states = {}
     for name, metric in module.named_modules():
         if isinstance(metric, Metric):
-            state = {key: _detached(getattr(metric, key)) for key in metric._defaults}
-            states[name] = {"states": state, "updates": metric._update_count}
+            state = {key: _detached(value) for key, value in metric.metric_state.items()}
+            states[name] = {"states": state, "updates": metric.update_count}
     return states
 
 
@@ -206,7 +213,7 @@ class ExactResume(Callback):
             state["metrics"] = _metric_states(pl_module)
             state["logged"] = {
                 key: {"value": result.value.detach().clone(), "count": getattr(result, "cumulated_batch_size", None)}
-                for key, result in trainer.fit_loop.epoch_loop._results.items()
+                for key, result in epoch_log_results(trainer).items()
                 if result.is_tensor and result.meta.on_epoch
             }
         checkpoint["exact_resume"] = state
@@ -231,14 +238,14 @@ class ExactResume(Callback):
                         current[0].device if isinstance(current, list) and current else getattr(current, "device", None)
                     )
                     setattr(metric, key, [v.to(device) for v in value] if isinstance(value, list) else value.to(device))
-                metric._update_count = saved["updates"]
+                set_metric_update_count(metric, saved["updates"])
         self._random_states = self._metric_states = None
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         # `self.log` makes its accumulators at the first call after the resume: add the saved sums to them once
         sums, self._logged_sums = self._logged_sums, None
         for key, saved in (sums or {}).items():
-            result = trainer.fit_loop.epoch_loop._results.get(key)
+            result = epoch_log_results(trainer).get(key)
             if result is None or not result.is_tensor:
                 continue
             result.value = saved["value"].to(result.value.device) + result.value
@@ -260,7 +267,7 @@ def continue_last_version(trainer: Trainer) -> str | None:
     `last*.ckpt` in `<save_dir>/<name>/version_*/checkpoints/`, with the logger pointed at that version so the run
     continues in its own directory (Lightning alone would look in a fresh `version_<n+1>`). None if there is none."""
     logger = trainer.logger
-    if not isinstance(logger, CSVLogger | TensorBoardLogger) or logger._version is not None:
+    if not isinstance(logger, CSVLogger | TensorBoardLogger) or logger_version(logger) is not None:
         return None
     candidates = [
         path
@@ -272,7 +279,7 @@ def continue_last_version(trainer: Trainer) -> str | None:
     newest = max(candidates, key=lambda path: path.stat().st_mtime)
     version = newest.parent.parent.name
     number = version.removeprefix("version_")
-    logger._version = int(number) if number.isdigit() else version
+    set_logger_version(logger, int(number) if number.isdigit() else version)
     if isinstance(logger, CSVLogger) and rank_zero_only.rank == 0:
         _keep_csv_rows(logger, newest)
     return str(newest)
@@ -293,13 +300,6 @@ def flush_csv_logger(trainer: Trainer) -> int | None:
         return 0
     with open(path, newline="") as file:
         return sum(1 for _ in csv.DictReader(file))
-
-
-def _step_row_follows(trainer: Trainer) -> bool:
-    """Whether Lightning logs the current training step's metrics after `on_train_batch_end` (its own condition)."""
-    connector = trainer._logger_connector
-    accumulating = trainer.fit_loop._should_accumulate() and trainer.lightning_module.automatic_optimization
-    return not accumulating and (connector.should_update_logs or bool(trainer.fast_dev_run))
 
 
 def _keep_csv_rows(logger: CSVLogger, ckpt_path: Path) -> None:

@@ -13,6 +13,8 @@ import torch
 from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
 
+from lit_vision._compat import averaged_model
+
 
 class EMA(WeightAveraging):
     """Exponential moving average of the weights, used for validation, checkpoints and the final model.
@@ -77,7 +79,8 @@ class EMA(WeightAveraging):
 
     def _active(self, trainer: L.Trainer) -> bool:
         """Fitting, with at least one update (before it the copy holds the initial weights)."""
-        averaged = self._average_model is not None and bool(self._average_model.n_averaged > 0)
+        average = averaged_model(self)
+        averaged = average is not None and bool(average.n_averaged > 0)
         return averaged and trainer.state.fn == TrainerFn.FITTING
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -100,5 +103,5 @@ class EMA(WeightAveraging):
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         # outside fit the checkpoint's state_dict (the EMA weights) is what should be evaluated: keep it
-        if trainer.state.fn == TrainerFn.FITTING and self._average_model is not None:
+        if trainer.state.fn == TrainerFn.FITTING and averaged_model(self) is not None:
             super().on_load_checkpoint(trainer, pl_module, checkpoint)

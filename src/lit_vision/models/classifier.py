@@ -19,6 +19,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from lit_vision._compat import attached_trainer
 from lit_vision.state_dict import strip_compile_prefix
 
 
@@ -254,7 +255,7 @@ class ImageClassifier(L.LightningModule):
 
     # --- compile, class names and checkpoints --------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        names = getattr(self.trainer.datamodule, "class_names", None) if self._trainer is not None else None
+        names = getattr(self.trainer.datamodule, "class_names", None) if attached_trainer(self) is not None else None
         if names:
             self.class_names = list(names)
         if self.hparams.compile and not getattr(self, "_compiled", False):

@@ -21,6 +21,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import BLEUScore
 
+from lit_vision._compat import attached_trainer
 from lit_vision.models.classifier import warmup_cosine
 from lit_vision.nn.decoding import beam_search, greedy_decode
 from lit_vision.nn.transformer import Seq2SeqTransformer as Seq2SeqNet
@@ -240,7 +241,7 @@ class Seq2SeqTransformer(L.LightningModule):
 
     # --- prediction ------------------------------------------------------------------------------------------------
     def _to_text(self, ids: list[int], side: str) -> str:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        datamodule = getattr(self.trainer, "datamodule", None) if attached_trainer(self) is not None else None
         if datamodule is not None and hasattr(datamodule, "decode"):
             return datamodule.decode(ids, side)
         return " ".join(map(str, ids))

@@ -1,9 +1,10 @@
 """Seq2SeqTransformer: the encoder–decoder Transformer trained on token sequences (``SequenceDataModule`` batches).
 
 Teacher-forced label-smoothed cross-entropy (padding ignored) and token accuracy on every split; on val/test the model
-also decodes (greedy or beam search with the KV cache) and scores exact match and corpus BLEU over token ids.
-``lit-vision predict`` decodes the DataModule's predict split to text, prints it and writes ``predictions.tsv`` into
-the run directory.
+also decodes (greedy or beam search with the KV cache) and scores exact match, corpus BLEU over token ids and
+SacreBLEU (0-100, tokenize 13a) on the text the DataModule decodes (detokenized BPE: comparable with published numbers).
+``lit-vision predict`` decodes the DataModule's predict split to text, prints it and writes ``predictions.tsv`` and
+``hypotheses.txt`` (one detokenized hypothesis per source line) into the run directory.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torchmetrics.text import BLEUScore
 
 from lit_vision._compat import attached_trainer
 from lit_vision.models.classifier import warmup_cosine
+from lit_vision.models.text_metrics import SacreBLEU
 from lit_vision.nn.decoding import beam_search, greedy_decode
 from lit_vision.nn.transformer import Seq2SeqTransformer as Seq2SeqNet
 
@@ -117,6 +119,7 @@ class Seq2SeqTransformer(L.LightningModule):
         beam_size: int = 4,
         length_penalty: float = 0.6,
         max_decode_len: int | None = None,
+        max_decode_offset: int | None = None,
     ) -> None:
         super().__init__()
         if lr_schedule not in ("inverse_sqrt", "cosine", "constant"):
@@ -134,6 +137,8 @@ class Seq2SeqTransformer(L.LightningModule):
             raise ValueError(f"beam_size={beam_size} must be >= 1")
         if max_decode_len is not None and not 1 <= max_decode_len <= max_len:
             raise ValueError(f"max_decode_len={max_decode_len} must lie in [1, max_len={max_len}]")
+        if max_decode_offset is not None and max_decode_offset < 0:
+            raise ValueError(f"max_decode_offset={max_decode_offset} must be >= 0 (tokens beyond the source length)")
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer_factory = optimizer
         self.net = Seq2SeqNet(
@@ -167,7 +172,7 @@ class Seq2SeqTransformer(L.LightningModule):
             )
         }
         if stage != "train":
-            metrics |= {"exact_match": MeanMetric(), "bleu": BLEUScore(n_gram=4)}
+            metrics |= {"exact_match": MeanMetric(), "bleu": BLEUScore(n_gram=4), "sacrebleu": SacreBLEU()}
         return nn.ModuleDict(metrics)
 
     # --- model -----------------------------------------------------------------------------------------------------
@@ -187,9 +192,12 @@ class Seq2SeqTransformer(L.LightningModule):
     def generate(self, src: Tensor, decoding: Decoding = "greedy") -> Tensor:
         """Generated ids (B, T): eos-terminated, padded; the best beam for ``decoding='beam'``."""
         hp = self.hparams
+        max_len = hp.max_decode_len
+        if max_len is None and hp.get("max_decode_offset") is not None:
+            max_len = min(src.shape[1] + hp.max_decode_offset, hp.max_len)
         if decoding == "beam":
-            return beam_search(self.net, src, hp.beam_size, hp.length_penalty, hp.max_decode_len).tokens[:, 0]
-        return greedy_decode(self.net, src, hp.max_decode_len).tokens
+            return beam_search(self.net, src, hp.beam_size, hp.length_penalty, max_len).tokens[:, 0]
+        return greedy_decode(self.net, src, max_len).tokens
 
     def _strip(self, ids: Tensor) -> list[list[int]]:
         hp = self.hparams
@@ -219,7 +227,12 @@ class Seq2SeqTransformer(L.LightningModule):
             sync_dist=True,  # one scalar all-reduce per step under DDP: epoch means over all ranks
         )
         self.log(f"{stage}/token_acc", metrics["token_acc"], prog_bar=stage != "train", on_step=False, on_epoch=True)
-        if stage == "train":
+        if stage == "train":  # real (non-padding) tokens of this batch on each side
+            tokens = {
+                "src_tokens": (src != self.hparams.pad_id).sum(),
+                "tgt_tokens": (labels != self.hparams.pad_id).sum(),
+            }
+            self.log_dict({f"train/{k}": v.float() for k, v in tokens.items()}, on_step=True, on_epoch=False)
             return loss
         decoding = self.hparams.val_decoding if stage == "val" else self.hparams.test_decoding
         predicted, expected = self._strip(self.generate(src, decoding)), self._strip(labels)
@@ -228,6 +241,11 @@ class Seq2SeqTransformer(L.LightningModule):
         metrics["bleu"].update([" ".join(map(str, p)) for p in predicted], [[" ".join(map(str, e))] for e in expected])
         self.log(f"{stage}/exact_match", metrics["exact_match"], prog_bar=True, on_step=False, on_epoch=True)
         self.log(f"{stage}/bleu", metrics["bleu"], on_step=False, on_epoch=True)
+        # SacreBLEU (0-100) on detokenized text, as published: hypotheses and references decoded by the DataModule
+        metrics["sacrebleu"].update(
+            [self._to_text(p, "tgt") for p in predicted], [self._to_text(e, "tgt") for e in expected]
+        )
+        self.log(f"{stage}/sacrebleu", metrics["sacrebleu"], prog_bar=True, on_step=False, on_epoch=True)
         return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -274,11 +292,15 @@ class Seq2SeqTransformer(L.LightningModule):
         with open(path, "w", encoding="utf-8") as file:
             file.write("source\tprediction\ttarget\n")
             file.writelines("\t".join(row) + "\n" for row in self._predictions)
+        hypotheses = os.path.join(directory, f"hypotheses{rank}.txt")  # one line per source, for `sacrebleu REF < HYP`
+        with open(hypotheses, "w", encoding="utf-8") as file:
+            file.writelines(prediction + "\n" for _, prediction, _ in self._predictions)
         shown = self._predictions[:10]
         lines = [f"{source}\t{prediction}" for source, prediction, _ in shown]
         more = len(self._predictions) - len(shown)
         print("\n".join(["source\tprediction", *lines, *([f"... {more} more"] if more > 0 else [])]))
         print(f"wrote {len(self._predictions)} predictions to {path}")
+        print(f"wrote the detokenized hypotheses to {hypotheses}")
 
     # --- optimization --------------------------------------------------------------------------------------------
     def param_groups(self) -> list[dict[str, Any]]:

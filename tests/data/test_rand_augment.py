@@ -59,8 +59,8 @@ def timm_op(name: str, image: torch.Tensor, level: float, sign: float, resample:
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
 def test_every_operation_equals_timms_pil_operation_on_the_same_image(interpolation):
-    """Color ops within 1 gray level everywhere; geometric ops within 1 bilinear (PIL truncates, as here), and within
-    a mean of 1.2 levels bicubic (PIL's transform kernel is a=-1, PyTorch's a=-0.75)."""
+    """Every pixel within 1 gray level of timm's operation (PIL) at magnitudes 3, 7.4 and 10 with both signs, on two
+    image sizes; on average within 0.15 (float32 here vs PIL's float64 / integer arithmetic at truncation edges)."""
     resample = Image.BILINEAR if interpolation == "bilinear" else Image.BICUBIC
     images = [natural_image(h, w, seed) for seed, (h, w) in enumerate([(24, 40), (41, 29)])]
     names = sorted(set(TIMM_INCREASING_OPS) | set(TIMM_OPS)) if interpolation == "bilinear" else GEOMETRIC
@@ -69,10 +69,7 @@ def test_every_operation_equals_timms_pil_operation_on_the_same_image(interpolat
             argument = timm_argument(name, torch.tensor([level]), torch.tensor([sign]))
             ours = apply_op(kernel_name(name), image[None], argument, interpolation, FILL)[0].int()
             difference = (ours - timm_op(name, image, level, sign, resample).int()).abs()
-            if name in GEOMETRIC and interpolation == "bicubic":
-                assert difference.float().mean() < 1.2 and difference.max() <= 8, (name, level, sign)
-            else:
-                assert difference.max() <= 1, (name, level, sign, difference.max())
+            assert difference.max() <= 1 and difference.float().mean() < 0.15, (name, level, sign)
 
 
 def record_timm_draws(count: int, seed: int = 0) -> tuple[list[str], dict[str, list[float]]]:

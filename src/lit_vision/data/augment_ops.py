@@ -1,7 +1,8 @@
 """uint8 image operations on whole batches with one argument per sample, as PIL computes them: the kernels of
 RandAugment (`lit_vision.data.rand_augment`). Color operations build PIL's degenerate image and `blend` it, truncated
-to uint8; geometric ones sample an affine grid with PIL's pixel-centre convention, border-clamped neighbours and the
-fill colour where the source point lies outside the image.
+to uint8; geometric ones sample an affine grid with PIL's pixel-centre convention, PIL's bicubic kernel (a = -1),
+border-clamped neighbours and the fill colour where the source point lies outside the image. Each output is within
+one gray level of PIL's (tests/data/test_rand_augment.py).
 """
 
 from collections.abc import Callable, Sequence
@@ -106,21 +107,53 @@ def equalize(images: Tensor, _: Tensor | None = None) -> Tensor:
     return lut.gather(1, flat).to(torch.uint8).view(n, c, h, w)
 
 
+def _cubic_weights(fraction: Tensor) -> Tensor:
+    """PIL's cubic convolution weights (a = -1, as its affine transforms use) of the taps at -1, 0, 1, 2."""
+    d, d2, d3 = fraction, fraction * fraction, fraction * fraction * fraction
+    return torch.stack([-d + 2 * d2 - d3, 1 - 2 * d2 + d3, d + d2 - d3, d3 - d2], dim=-1)
+
+
+def pil_bicubic(source: Tensor, grid: Tensor) -> Tensor:
+    """Sample float `source` (N, C, h, w) at `grid` (N, H, W, 2; normalized, align_corners=False) with PIL's
+    bicubic transform filter: 4x4 taps, a = -1, neighbours clamped to the border. Taps whose weight is zero for
+    every pixel are skipped (shears and translations move along one axis: 4 taps instead of 16)."""
+    n, c, h, w = source.shape
+    size = grid.shape[1:3]
+    x = (grid[..., 0] + 1) * (w / 2) - 0.5  # pixel-index coordinates
+    y = (grid[..., 1] + 1) * (h / 2) - 0.5
+    x, y = (torch.where((v - v.round()).abs() < 1e-3, v.round(), v) for v in (x, y))  # float32 noise on whole pixels
+    x0, y0 = x.floor(), y.floor()
+    weights_x, weights_y = _cubic_weights(x - x0), _cubic_weights(y - y0)  # (N, H, W, 4)
+    used_x = [k for k in range(4) if weights_x[..., k].any()]
+    used_y = [k for k in range(4) if weights_y[..., k].any()]
+    cols = (x0.long()[..., None] + torch.tensor(used_x, device=source.device) - 1).clamp_(0, w - 1)
+    weights_x = weights_x[..., used_x]
+    flat = source.flatten(2)
+    out = torch.zeros(n, c, *size, device=source.device)
+    for row in used_y:
+        index = ((y0.long() + row - 1).clamp_(0, h - 1)[..., None] * w + cols).flatten(1)  # (N, H * W * taps)
+        values = flat.gather(2, index[:, None].expand(n, c, -1)).view(n, c, *size, len(used_x))
+        out += (values * weights_x[:, None]).sum(-1) * weights_y[:, None, ..., row]
+    return out
+
+
 def affine(
     images: Tensor, theta: Tensor, interpolation: str | Tensor = "bicubic", fill: Sequence[float] | float = 128
 ) -> Tensor:
     """Resample each sample through its output -> input map `theta` (N, 2, 3) in normalized coordinates
     (align_corners=False, PIL's pixel centres), neighbours clamped to the border, `fill` where the source point
-    lies outside the image, truncated back to uint8 as PIL does. `interpolation`: 'nearest', 'bilinear',
-    'bicubic' (PyTorch's a=-0.75 kernel; PIL's transforms use a=-1), or a bool tensor (N,) choosing bicubic (True)
-    or bilinear per sample."""
+    lies outside the image, truncated back to uint8: PIL's `Image.transform`. `interpolation`: 'nearest',
+    'bilinear', 'bicubic' (PIL's a = -1 kernel), or a bool tensor (N,) choosing bicubic (True) or bilinear per
+    sample."""
     n, c, h, w = images.shape
     grid = F.affine_grid(theta.float(), [n, c, h, w], align_corners=False)
     source = images.float()
     if isinstance(interpolation, Tensor):
-        bicubic = F.grid_sample(source, grid, mode="bicubic", padding_mode="border", align_corners=False)
+        bicubic = pil_bicubic(source, grid)
         bilinear = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
         out = torch.where(_column(interpolation), bicubic, bilinear)
+    elif interpolation == "bicubic":
+        out = pil_bicubic(source, grid)
     else:
         out = F.grid_sample(source, grid, mode=interpolation, padding_mode="border", align_corners=False)
     inside = ((grid >= -1) & (grid < 1)).all(dim=-1)[:, None]

@@ -113,27 +113,35 @@ def _cubic_weights(fraction: Tensor) -> Tensor:
     return torch.stack([-d + 2 * d2 - d3, 1 - 2 * d2 + d3, d + d2 - d3, d3 - d2], dim=-1)
 
 
+def _cubic_taps(coordinate: Tensor, extent: int) -> tuple[Tensor, Tensor | None]:
+    """Source indices (N, H, W, taps) along one axis, clamped to the border, and their PIL cubic weights; one tap
+    with no weights when every sample point lies on a whole pixel (the unmoved axis of a shear or translation)."""
+    position = (coordinate + 1) * (extent / 2) - 0.5  # pixel-index coordinates
+    rounded = position.round()
+    position = torch.where((position - rounded).abs() < 1e-3, rounded, position)  # float32 noise on whole pixels
+    start = position.floor()
+    fraction = position - start
+    if not fraction.any():
+        return start.long().clamp_(0, extent - 1)[..., None], None
+    offsets = torch.arange(-1, 3, device=coordinate.device)
+    return (start.long()[..., None] + offsets).clamp_(0, extent - 1), _cubic_weights(fraction)
+
+
 def pil_bicubic(source: Tensor, grid: Tensor) -> Tensor:
     """Sample float `source` (N, C, h, w) at `grid` (N, H, W, 2; normalized, align_corners=False) with PIL's
-    bicubic transform filter: 4x4 taps, a = -1, neighbours clamped to the border. Taps whose weight is zero for
-    every pixel are skipped (shears and translations move along one axis: 4 taps instead of 16)."""
+    bicubic transform filter: 4x4 taps, a = -1, neighbours clamped to the border (4 taps along one axis for the
+    shears and translations, whose other axis stays on whole pixels)."""
     n, c, h, w = source.shape
     size = grid.shape[1:3]
-    x = (grid[..., 0] + 1) * (w / 2) - 0.5  # pixel-index coordinates
-    y = (grid[..., 1] + 1) * (h / 2) - 0.5
-    x, y = (torch.where((v - v.round()).abs() < 1e-3, v.round(), v) for v in (x, y))  # float32 noise on whole pixels
-    x0, y0 = x.floor(), y.floor()
-    weights_x, weights_y = _cubic_weights(x - x0), _cubic_weights(y - y0)  # (N, H, W, 4)
-    used_x = [k for k in range(4) if weights_x[..., k].any()]
-    used_y = [k for k in range(4) if weights_y[..., k].any()]
-    cols = (x0.long()[..., None] + torch.tensor(used_x, device=source.device) - 1).clamp_(0, w - 1)
-    weights_x = weights_x[..., used_x]
+    cols, weights_x = _cubic_taps(grid[..., 0], w)
+    rows, weights_y = _cubic_taps(grid[..., 1], h)
     flat = source.flatten(2)
     out = torch.zeros(n, c, *size, device=source.device)
-    for row in used_y:
-        index = ((y0.long() + row - 1).clamp_(0, h - 1)[..., None] * w + cols).flatten(1)  # (N, H * W * taps)
-        values = flat.gather(2, index[:, None].expand(n, c, -1)).view(n, c, *size, len(used_x))
-        out += (values * weights_x[:, None]).sum(-1) * weights_y[:, None, ..., row]
+    for row in range(rows.shape[-1]):
+        index = (rows[..., row, None] * w + cols).flatten(1)  # (N, H * W * column taps)
+        values = flat.gather(2, index[:, None].expand(n, c, -1)).view(n, c, *size, cols.shape[-1])
+        line = values[..., 0] if weights_x is None else (values * weights_x[:, None]).sum(-1)
+        out += line if weights_y is None else line * weights_y[:, None, ..., row]
     return out
 
 

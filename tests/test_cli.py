@@ -80,3 +80,18 @@ def test_missing_config_file_from_the_real_command(lit_vision):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "File does not exist" in result.stderr.strip().splitlines()[-1] and "missing.yaml" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--optimizer", "AdamW"], ["--lr_scheduler", "StepLR"], ["--optimizer.lr", "0.1"]])
+def test_the_optimizer_is_set_one_way_through_the_model(args, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(["fit", "--config", CONVMIXER, *args], capsys)
+    assert "is not an option: the model sets its optimizer" in line and "--model.init_args.optimizer" in line
+
+
+def test_an_optimizer_section_in_a_config_gets_the_same_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    extra = tmp_path / "optimizer.yaml"
+    extra.write_text("optimizer:\n  class_path: torch.optim.AdamW\n")
+    line = one_line_error(["fit", "--config", CONVMIXER, "--config", str(extra)], capsys)
+    assert "--optimizer is not an option" in line

@@ -45,6 +45,7 @@ class LitVisionCLI(LightningCLI):
         kwargs.setdefault("save_config_callback", RunConfigCallback)
         kwargs.setdefault("parser_kwargs", {"default_env": False})
         kwargs.setdefault("parser_class", LitVisionParser)
+        kwargs.setdefault("auto_configure_optimizers", False)  # one way to set the optimizer: the model's arguments
         quiet_third_party_logs()
         try:
             super().__init__(*args, **kwargs)

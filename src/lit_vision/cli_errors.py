@@ -33,6 +33,22 @@ def condense(message: str) -> str:
     return f"{key}: {problem}{where}" if key else f"{problem}{where}"
 
 
+# a top-level --optimizer / --lr_scheduler (LightningCLI's auto_configure_optimizers, turned off in LitVisionCLI)
+_TOP_LEVEL_OPTIMIZER = re.compile(r"(unrecognized arguments: |option '|key ')(--)?(optimizer|lr_scheduler)\b", re.I)
+
+
+def optimizer_hint(message: str) -> str | None:
+    """The fix for a top-level `--optimizer` / `--lr_scheduler` (or `optimizer:` in a config), else None."""
+    found = _TOP_LEVEL_OPTIMIZER.search(message)
+    if found is None:
+        return None
+    return (
+        f"--{found.group(3)} is not an option: the model sets its optimizer and schedule; use "
+        "--model.init_args.optimizer (e.g. --model.init_args.optimizer.init_args.lr 1e-3) and the model's "
+        "lr_schedule / warmup_epochs / min_lr_ratio"
+    )
+
+
 class LitVisionParser(LightningArgumentParser):
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if not self.exit_on_error:
@@ -41,5 +57,6 @@ class LitVisionParser(LightningArgumentParser):
             return super().error(message, ex)
         parser: ArgumentParser = getattr(ex, "subcommand_parser", None) or self
         prog = parser.prog.replace(" [options]", "")
-        sys.stderr.write(f"lit-vision: error: {condense(message)} (see `{prog} --help`)\n")
+        line = optimizer_hint(message) or f"{condense(message)} (see `{prog} --help`)"
+        sys.stderr.write(f"lit-vision: error: {line}\n")
         sys.exit(2)

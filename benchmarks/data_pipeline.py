@@ -147,7 +147,10 @@ def cifar_rates(args, device: torch.device) -> dict[str, float]:
     memory = InMemoryImages(torch.from_numpy(hwc).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels))
     for name, extra in (
         ("ours", {}),
-        ("ours + RandAugment(2, 12)", {"randaugment_ops": 2, "randaugment_magnitude": 12}),
+        (
+            "ours + RandAugment(2, 12)",
+            {"randaugment_ops": 2, "randaugment_magnitude": 12, "randaugment_policy": "torchvision"},
+        ),
     ):
         dm = CIFAR10DataModule(batch_size=args.cifar_batch_size, num_workers=0, **extra)
         dm.splits = {"train": memory}

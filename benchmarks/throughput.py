@@ -10,6 +10,9 @@ both); inference is a forward pass under ``torch.inference_mode``. ``--dtype bf1
     python benchmarks/throughput.py --device cuda --dtype bf16 --channels-last
 
 Prints a markdown table (ratio = ours / timm, > 1 means ours is faster) followed by the machine and versions.
+"% of peak" is the share of the machine's measured GEMM peak (``benchmarks/peak.py``, measured at start unless
+``--peak`` gives it) that a row reaches: model FLOPs per image (2 x the MACs of ``lit_vision.interop.profile``, x 3
+for a train step: forward + backward) x images/s / peak.
 """
 
 from __future__ import annotations
@@ -216,6 +219,14 @@ def measure(case: Case, ours: nn.Module, theirs: nn.Module, mode: str, args: arg
     return dict(ours=ours_rate, timm=timm_rate, ratio=ours_rate / timm_rate, steps=steps)
 
 
+def flops_per_image(model: nn.Module, case: Case, mode: str) -> float:
+    """Forward FLOPs of one image (2 per MAC), x 3 for a train step (the backward pass costs about twice the forward)."""
+    from lit_vision.interop.profile import profile
+
+    macs = profile(model, (case.in_chans, case.img_size, case.img_size))["macs"]
+    return 2 * macs * (3 if mode == "train" else 1)
+
+
 def build_pair(case: Case) -> tuple[nn.Module, nn.Module]:
     """timm reference and our network converted from it (same weights)."""
     from lit_vision.interop.timm import from_timm
@@ -240,7 +251,7 @@ def machine_info(args: argparse.Namespace) -> list[str]:
         f"- device: {accelerator}; host CPU: {cpu}; {platform.system()} {platform.release()}",
         f"- python {platform.python_version()}, torch {torch.__version__}, timm {timm.__version__}",
         f"- dtype {args.dtype}, channels_last={args.channels_last}, fused AdamW={args.fused_adamw}, "
-        f"repeats {args.repeats} (median), warm-up {args.warmup} steps",
+        f"repeats {args.repeats} (median), warm-up {args.warmup} steps; GEMM peak {args.peak:.1f} GFLOP/s",
         f"- command: `python {' '.join(sys.argv)}`",
     ]
 
@@ -265,6 +276,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--channels-last", action="store_true", help="channels-last images and weights")
     parser.add_argument("--fused-adamw", action="store_true", help="fused AdamW for both models")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    parser.add_argument("--peak", type=float, default=None, help="GEMM peak in GFLOP/s (default: measured at start)")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 1:
         parser.error(f"--repeats={args.repeats} and --warmup={args.warmup} must be >= 1")
@@ -278,7 +290,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.device.startswith("cuda") and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    rows = ["| case | mode | batch | ours img/s | timm img/s | ours / timm |", "|---|---|---|---|---|---|"]
+    if args.peak is None:
+        from peak import peak_gflops  # benchmarks/peak.py, next to this script
+
+        args.peak = peak_gflops(args.device, "bf16" if args.dtype == "bf16" else "fp32")
+    rows = ["| case | mode | batch | ours img/s | timm img/s | ours / timm | ours % of peak | timm % of peak |"]
+    rows.append("|---|---|---|---|---|---|---|---|")
     notes = []
     for name in args.cases:
         case = CASES[name]
@@ -289,9 +306,11 @@ def main(argv: list[str] | None = None) -> None:
             continue
         for mode in args.modes:
             result = measure(case, ours, theirs, mode, args)
+            flops = flops_per_image(ours, case, mode)
+            share = {name: 100 * result[name] * flops / (args.peak * 1e9) for name in ("ours", "timm")}
             rows.append(
                 f"| {case.description} | {mode} | {case.batch_size} | {result['ours']:.1f} | {result['timm']:.1f} "
-                f"| {result['ratio']:.2f}x |"
+                f"| {result['ratio']:.2f}x | {share['ours']:.0f} % | {share['timm']:.0f} % |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
         del ours, theirs

@@ -11,6 +11,7 @@ from lit_vision.callbacks.checkpoint import continue_last_version, install_fault
 from lit_vision.callbacks.progress_log import install_progress_log
 from lit_vision.callbacks.save_config import RunConfigCallback
 from lit_vision.cli_errors import LitVisionParser
+from lit_vision.input_checks import check_command_line, check_log_directories, check_restorable
 from lit_vision.loggers import finish_wandb, prepare_wandb_loggers, wandb_logger_configs
 from lit_vision.preflight import SPECIAL_CKPT_PATHS, check_checkpoint, check_machine
 from lit_vision.quiet import quiet_resume_warnings, quiet_third_party_logs, quiet_wandb
@@ -63,6 +64,7 @@ class LitVisionCLI(LightningCLI):
             config["ckpt_path"] = prepare_wandb_loggers(config, ckpt_path=config.get("ckpt_path"))
         else:
             prepare_wandb_loggers(config)
+        check_log_directories(config)
         quiet_wandb(wandb_logger_configs(config))
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -122,6 +124,7 @@ class LitVisionCLI(LightningCLI):
             config["ckpt_path"] = ckpt_path
         if ckpt_path and str(ckpt_path) not in SPECIAL_CKPT_PATHS and "://" not in str(ckpt_path):
             check_checkpoint(ckpt_path, self.model, weights_only=config.get("weights_only"))
+            check_restorable(ckpt_path, self.subcommand)
 
     def after_fit(self) -> None:
         if not self.config.fit.get("test_after_fit", True) or self.trainer.fast_dev_run:
@@ -172,6 +175,7 @@ def main(args: list[str] | None = None) -> None:
     try:
         given = sys.argv[1:] if args is None else list(args)
         expanded = expand_short_names(given)  # `--model SwinClassifier` -> lit_vision.models.SwinClassifier
+        check_command_line(expanded)  # YAML syntax, class paths, precision: file and line in one line
         LitVisionCLI(args=args if expanded == given else expanded)
     except (
         ValueError,

@@ -252,6 +252,11 @@ class ImageFolderDataModule(ResumableDataModule):
         if num_classes is None:
             if train_root.is_dir():
                 num_classes = len(class_folders(train_root))
+                if num_classes == 1:
+                    raise ValueError(
+                        f"data_dir={str(self.data_dir)!r}: {train_root} has one class folder "
+                        f"({class_folders(train_root)[0]}); a classifier needs two or more: add a folder per class"
+                    )
             elif predict_dir is not None:
                 raise ValueError(
                     f"num_classes is unknown: {train_root} does not exist; pass --data.init_args.num_classes with "

@@ -2,6 +2,7 @@
 
 import importlib
 import inspect
+import os
 from typing import Any
 
 import timm
@@ -60,11 +61,26 @@ class TimmClassifier(ImageClassifier):
             close = timm.list_models(f"*{model_name.split('_')[0]}*")[:8]
             raise ValueError(f"model_name={model_name!r} is not a timm model; similar names: {close}")
         if pretrained_file:
+            if not os.path.isfile(os.path.expanduser(pretrained_file)):
+                raise FileNotFoundError(
+                    f"pretrained_file={pretrained_file!r} is not a file; give a .safetensors / .pth / .bin file of "
+                    f"{model_name}'s weights (e.g. saved with timm.models.save_for_hf)"
+                )
             pretrained = True
             create_kwargs["pretrained_cfg_overlay"] = {"file": pretrained_file}
         try:
-            self.net = timm.create_model(model_name, pretrained=pretrained, img_size=self.image_size, **create_kwargs)
-        except TypeError as error:  # families without an img_size argument (ConvMixer, ResNet, ...)
-            if "img_size" not in str(error):
+            try:
+                self.net = timm.create_model(
+                    model_name, pretrained=pretrained, img_size=self.image_size, **create_kwargs
+                )
+            except TypeError as error:  # families without an img_size argument (ConvMixer, ResNet, ...)
+                if "img_size" not in str(error):
+                    raise
+                self.net = timm.create_model(model_name, pretrained=pretrained, **create_kwargs)
+        except RuntimeError as error:  # torch's many-line state_dict report
+            from lit_vision.input_checks import load_error_line
+
+            line = load_error_line(error, f"pretrained_file={pretrained_file or model_name!r}", model_name)
+            if line is None:
                 raise
-            self.net = timm.create_model(model_name, pretrained=pretrained, **create_kwargs)
+            raise ValueError(line) from None

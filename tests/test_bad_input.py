@@ -60,6 +60,10 @@ def make_files(tmp: Path) -> None:
         dim=32, depth=4, kernel_size=3, patch_size=1, num_classes=10, in_chans=1, image_size=8
     )
     torch.save(lightning_checkpoint(smaller.state_dict(), "lit_vision.models.ConvMixerClassifier"), tmp / "dim32.ckpt")
+    torch.save({"state_dict": convmixer.state_dict()}, tmp / "weights_only.ckpt")  # no Lightning training state
+    (tmp / "invalid.yaml").write_text("trainer:\n  max_epochs: 2\n   bad: [\n")
+    (tmp / "typo.yaml").write_text("model:\n  class_path: lit_vision.models.ConvMixerClasifier\n")
+    (tmp / "a_file").write_text("not a directory")
 
 
 BAD_INPUT = [
@@ -70,6 +74,14 @@ BAD_INPUT = [
     (["--ckpt_path", "{tmp}/plain_dict.ckpt"], "plain_dict.ckpt is not a Lightning checkpoint: it holds a dict with keys note, weights"),
     (["--ckpt_path", "{tmp}/vit.ckpt"], "vit.ckpt was saved from lit_vision.models.ViTClassifier, but the config builds lit_vision.models.ConvMixerClassifier"),
     (["--ckpt_path", "{tmp}/dim32.ckpt"], "tensor(s) of other shapes (e.g. net."),
+    (["--ckpt_path", "{tmp}/weights_only.ckpt"], "weights_only.ckpt holds weights only (no pytorch-lightning_version, global_step, optimizer_states, loops); `lit-vision fit --ckpt_path` resumes a run"),
+    # config files and names
+    (["--config", "{tmp}/invalid.yaml"], "--config {tmp}/invalid.yaml:3:7: invalid YAML (mapping values are not allowed here); fix that line"),
+    (["--config", "{tmp}/typo.yaml"], "class_path lit_vision.models.ConvMixerClasifier does not exist; did you mean lit_vision.models.ConvMixerClassifier?"),
+    (["--model", "SwinClasifier"], "--model SwinClasifier: no such class; did you mean SwinClassifier?"),
+    (["--trainer.precision", "8"], "--trainer.precision 8: not a precision Lightning knows; use 32-true (default), bf16-mixed"),
+    # where the run writes
+    (["--trainer.logger.init_args.save_dir", "{tmp}/a_file/logs"], "--trainer.logger.init_args.save_dir {tmp}/a_file/logs: cannot write there ({tmp}/a_file is a file); pass a writable directory"),
     # devices, accelerator, precision, nodes against this machine (no GPU here)
     (["--trainer.devices", "64", "--trainer.accelerator", "cpu"], "--trainer.devices 64: on the CPU each device is one training process"),
     (["--trainer.accelerator", "gpu"], "--trainer.accelerator gpu: no CUDA GPU is visible here"),
@@ -170,3 +182,110 @@ def test_sixteen_bit_mixed_precision_runs_on_the_cpu(tmp_path, monkeypatch):
     (tmp_path / "infra.yaml").write_text(INFRA)
     main(["fit", "--config", CONVMIXER, "--config", "infra.yaml", "--trainer.precision", "16-mixed"]
          + ["--trainer.accelerator", "cpu", "--trainer.fast_dev_run", "true"])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--trainer.max_epochs", "0"], "--trainer.max_epochs 0 trains nothing; give a positive number of epochs"),
+        (["--trainer.max_steps", "0"], "--trainer.max_steps 0 trains nothing"),
+        (["--trainer.limit_train_batches", "0"], "--trainer.limit_train_batches 0 trains nothing"),
+    ],
+)
+def test_settings_that_train_nothing_stop(args, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert expected in one_line_error(["fit", "--config", CONVMIXER, *args], capsys)
+
+
+@pytest.mark.parametrize("command", ["validate", "test", "predict"])
+def test_evaluation_without_weights_stops(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error([command, "--config", CONVMIXER], capsys)
+    assert f"`lit-vision {command}` without --ckpt_path would score a randomly initialized model" in line
+    assert "pass --ckpt_path best, last (of this config's newest run) or PATH" in line
+    line = one_line_error([command, "--config", CONVMIXER, "--ckpt_path", "last"], capsys)
+    assert "--ckpt_path last: no checkpoint of this config in logs/lit-vision/*/checkpoints; train one first" in line
+
+
+def test_unwritable_log_directory(tmp_path, monkeypatch, capsys):
+    """A read-only directory (simulated: tests may run as root, who may write anywhere)."""
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", read_only)
+    line = one_line_error(["fit", "--config", CONVMIXER, "--trainer.fast_dev_run", "true"], capsys)
+    assert line.endswith(
+        "--trainer.logger.init_args.save_dir logs: cannot write there (Permission denied); pass a writable "
+        "directory, e.g. --trainer.logger.init_args.save_dir ~/lit-vision-logs, or fix its permissions"
+    )
+
+
+def test_image_folder_with_one_class(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    for split in ("train", "val"):
+        (tmp_path / "data" / split / "cat").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "data" / split / "cat" / "0.png")
+    line = one_line_error(
+        ["fit", "--config", CONVMIXER, "--data", "ImageFolderDataModule", "--data.data_dir", "data"], capsys
+    )
+    assert "data/train has one class folder (cat); a classifier needs two or more: add a folder per class" in line
+
+
+TIMM = str(CONFIGS / "timm.yaml")
+TIMM_RESNET = ["--model.init_args.model_name", "resnet10t", "--model.init_args.model_kwargs", "{}"]
+
+
+def test_timm_pretrained_file_missing_or_of_another_architecture(tmp_path, monkeypatch, capsys):
+    import timm
+
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", TIMM, *TIMM_RESNET, "--trainer.fast_dev_run", "true"]
+    line = one_line_error([*args, "--model.init_args.pretrained_file", "missing.pth"], capsys)
+    assert "pretrained_file='missing.pth' is not a file; give a .safetensors / .pth / .bin file" in line
+    torch.save(timm.create_model("resnet18", num_classes=10).state_dict(), tmp_path / "resnet18.pth")
+    line = one_line_error([*args, "--model.init_args.pretrained_file", "resnet18.pth"], capsys)
+    assert "pretrained_file='resnet18.pth': the weights do not fit resnet10t (" in line
+    assert "of other shapes (e.g. " in line and "give weights of this model" in line
+
+
+def write_sweep(tmp_path: Path, parameters: dict) -> Path:
+    import yaml
+
+    sweep = {
+        "method": "random",
+        "metric": {"name": "val/acc", "goal": "maximize"},
+        "parameters": parameters,
+        "command": ["lit-vision", "fit", "--config", CONVMIXER, "${args}"],
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
+def test_sweep_with_a_misspelled_parameter_stops_before_the_first_trial(tmp_path, monkeypatch, capsys):
+    from lit_vision.commands import main as lit_vision
+
+    monkeypatch.chdir(tmp_path)
+    path = write_sweep(tmp_path, {"model.init_args.detph": {"values": [2, 4]}})
+    with pytest.raises(SystemExit) as exit_info:
+        lit_vision(["sweep", str(path), "--count", "2", "--out_dir", "out"])
+    assert exit_info.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"lit-vision: error: {path}: a trial's command line does not parse (") and "detph" in line
+    assert not (tmp_path / "out" / "results.csv").exists() and not (tmp_path / "logs").exists()  # no trial ran
+
+
+def test_sweep_whose_every_trial_failed_exits_non_zero(tmp_path, monkeypatch, capsys):
+    from lit_vision.commands import main as lit_vision
+
+    monkeypatch.chdir(tmp_path)
+    path = write_sweep(tmp_path, {"data.init_args.batch_size": {"values": [-4]}})  # parses, fails when built
+    with pytest.raises(SystemExit) as exit_info:
+        lit_vision(["sweep", str(path), "--count", "1", "--out_dir", "out", "--", "--trainer.fast_dev_run=true"])
+    assert exit_info.value.code == 1
+    assert f"lit-vision: error: every trial of {path} failed" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lit_vision.sweep.check import check_parameter_names, every_trial_failed
 from lit_vision.sweep.results import format_table
 from lit_vision.sweep.runner import SweepRunner
 from lit_vision.sweep.spec import load_sweep
@@ -71,6 +72,8 @@ def run(argv: Sequence[str]) -> None:
     args, extra = parse_args(argv)
     try:
         runner = SweepRunner(load_sweep(args.sweep_file), args.out_dir, args.seed, extra, configs=args.config)
+        if runner.rank == 0:
+            check_parameter_names(runner.sweep, extra, args.config)  # before the first trial
         try:
             runner.run(args.count, args.run_cap)
         except KeyboardInterrupt:
@@ -83,6 +86,13 @@ def run(argv: Sequence[str]) -> None:
             sys.exit(130)
         if runner.rank == 0:
             print_results(runner)
+            if every_trial_failed(runner.results()):
+                print(
+                    f"lit-vision: error: every trial of {runner.sweep.path} failed (reasons above and in the table); "
+                    "fix the sweep file or the config and rerun",
+                    file=sys.stderr,
+                )
+                sys.exit(1)
     except (ValueError, FileNotFoundError) as error:
         if os.environ.get("LIT_VISION_DEBUG"):
             raise

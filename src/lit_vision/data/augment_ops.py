@@ -98,7 +98,8 @@ def equalize(images: Tensor, _: Tensor | None = None) -> Tensor:
     n, c, h, w = images.shape
     flat = images.reshape(n * c, h * w).long()
     offsets = torch.arange(n * c, device=images.device)[:, None] * 256
-    histogram = torch.bincount((flat + offsets).flatten(), minlength=n * c * 256).view(n * c, 256)
+    histogram = torch.zeros(n * c * 256, dtype=torch.long, device=images.device)
+    histogram = histogram.scatter_add_(0, (flat + offsets).flatten(), torch.ones_like(flat).flatten()).view(n * c, 256)
     last = flat.amax(dim=1, keepdim=True)  # the last non-empty bin
     step = (h * w - histogram.gather(1, last)) // 255
     before = histogram.cumsum(1) - histogram  # pixels in the bins below

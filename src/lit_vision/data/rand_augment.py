@@ -144,7 +144,8 @@ def apply_rand_augment(
     for layer in range(draws.ops.shape[1]):
         op_ids = torch.where(draws.applied[:, layer], draws.ops[:, layer], skipped)
         order = torch.argsort(op_ids, stable=True)
-        counts = torch.bincount(op_ids, minlength=skipped + 1).tolist()  # the layer's one host sync
+        choices = torch.arange(skipped + 1, device=op_ids.device)  # (not bincount: no deterministic CUDA kernel)
+        counts = (op_ids[:, None] == choices).sum(0).tolist()  # the layer's one host sync
         for name, members in zip(names, order.split(counts)):
             if members.numel() == 0 or name == "Identity":
                 continue

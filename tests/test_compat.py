@@ -142,6 +142,17 @@ def test_averaged_model(tmp_path):
     assert isinstance(average, torch.optim.swa_utils.AveragedModel) and int(average.n_averaged) == 4
 
 
+def test_set_peak_flops(tmp_path):
+    from lightning.pytorch.callbacks import ThroughputMonitor
+
+    monitor = ThroughputMonitor(batch_size_fn=len, window_size=2)
+    tiny_trainer(tmp_path, [monitor], max_steps=2).fit(TinyModule())  # setup made one Throughput per stage
+    _compat.set_peak_flops(monitor, 2e12)
+    throughputs = list(vars(monitor).get("_throughputs", {}).values())
+    assert monitor.available_flops == 2e12 and throughputs
+    assert all(throughput.available_flops == 2e12 for throughput in throughputs)
+
+
 def test_logger_version(tmp_path):
     logger = CSVLogger(tmp_path, name="run")
     assert _compat.logger_version(logger) is None

@@ -81,6 +81,14 @@ def averaged_model(callback: Any) -> Any:
     return callback._average_model
 
 
+def set_peak_flops(monitor: Any, flops: float) -> None:
+    """Give a ThroughputMonitor (after its `setup`) the peak FLOP/s of one device, for MFU on devices Lightning's
+    table lacks."""
+    monitor.available_flops = flops
+    for throughput in monitor._throughputs.values():
+        throughput.available_flops = flops
+
+
 # --- Lightning: loggers --------------------------------------------------------------------------------------------
 def logger_version(logger: Any) -> Any:
     """The version a CSV/TensorBoard logger was given or has chosen (None while still open)."""

@@ -77,7 +77,9 @@ def test_datamodule_max_tokens_batches(tmp_path):
     root = tmp_path / "text"
     root.mkdir()
     rng = random.Random(0)
-    lines = [" ".join(rng.choice("abcdefgh") * rng.randint(1, 3) for _ in range(rng.randint(2, 20))) for _ in range(300)]
+    lines = [
+        " ".join(rng.choice("abcdefgh") * rng.randint(1, 3) for _ in range(rng.randint(2, 20))) for _ in range(300)
+    ]
     (root / "train.src").write_text("\n".join(lines) + "\n")
     (root / "train.tgt").write_text("\n".join(lines) + "\n")
     common = dict(task="text", text_path=str(root), tokenization="bpe", vocab_size=270, val_size=10, test_size=10)
@@ -97,4 +99,4 @@ def test_datamodule_max_tokens_batches(tmp_path):
     short = SequenceDataModule(**common, max_tokens=200, max_pair_length=8)
     short.setup()
     kept = short.splits["train"]
-    assert 0 < len(kept) < len(dm.splits["train"]) and max(len(t) for t in kept.targets) <= 8
+    assert 0 < len(kept) < len(dm.splits["train"]) and kept.targets.lengths.max() <= 8

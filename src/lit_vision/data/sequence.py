@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -38,12 +39,27 @@ Task = Literal["copy", "reverse", "sort", "addition", "text"]
 Tokenization = Literal["whitespace", "char", "bpe"]
 
 
+class PackedSequences:
+    """Token id sequences in one flat int32 array with offsets (a few bytes per token, none per sequence object)."""
+
+    def __init__(self, sequences: list[list[int]]) -> None:
+        self.lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        self.ids = np.fromiter((i for s in sequences for i in s), dtype=np.int32, count=int(self.offsets[-1]))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, index: int) -> Tensor:
+        return torch.from_numpy(self.ids[self.offsets[index] : self.offsets[index + 1]]).long()
+
+
 class PairDataset(Dataset):
     """(source ids, target ids) pairs; the target gets bos/eos added here."""
 
     def __init__(self, sources: list[list[int]], targets: list[list[int]] | None, bos_id: int, eos_id: int) -> None:
-        self.sources = [torch.tensor(s, dtype=torch.long) for s in sources]
-        self.targets = None if targets is None else [torch.tensor([bos_id, *t, eos_id]) for t in targets]
+        self.sources = PackedSequences(sources)
+        self.targets = None if targets is None else PackedSequences([[bos_id, *t, eos_id] for t in targets])
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -394,8 +410,8 @@ class SequenceDataModule(ResumableDataModule):
             return self.training_order.loader(
                 dataset, self.batch_size, self.trainer, collate_fn=self.collate, num_workers=hp.num_workers
             )
-        sizes = [max(len(source), len(target) - 1) for source, target in zip(dataset.sources, dataset.targets)]
-        longest = max(sizes)
+        sizes = np.maximum(dataset.sources.lengths, dataset.targets.lengths - 1)  # target: bos y | y eos
+        longest = int(sizes.max())
         if longest > hp.max_tokens:
             raise ValueError(
                 f"a training pair has {longest} tokens, more than max_tokens={hp.max_tokens}; raise max_tokens or "

@@ -268,3 +268,28 @@ def test_image_folder_runs_timms_policy_with_its_interpolation_and_mean_fill(tmp
     expected = rand_augment(images, generator=generator, interpolation="bicubic", fill=FILL)
     assert fill_from_mean(dm.hparams.mean) == FILL
     assert torch.equal(out, expected.float() / 255) and not torch.equal(out, images.float() / 255)
+
+
+def test_torchvision_policy_operations_equal_torchvisions_on_pil_images():
+    """The ConvMixer CIFAR script runs torchvision's RandAugment on PIL images. Color ops: every pixel within 1 gray
+    level; geometric ops (nearest, black fill; the random sign makes the translation direction immaterial): under
+    5 % of the pixels differ (rows where PIL's float64 and float32 here break an exact pixel-boundary tie apart)."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.autoaugment import RandAugment as TorchvisionRandAugment
+    from torchvision.transforms.autoaugment import _apply_op
+
+    image = natural_image(32, 40, 0)
+    pil = Image.fromarray(image.permute(1, 2, 0).numpy())
+    space = TorchvisionRandAugment()._augmentation_space(31, (32, 40))
+    for name in TORCHVISION_OPS:
+        magnitudes, signed = space[name]
+        value = float(magnitudes[12]) if magnitudes.ndim else 0.0
+        differing = []
+        for sign in (1.0, -1.0) if signed else (1.0,):
+            theirs = _apply_op(pil, name, sign * value, InterpolationMode.NEAREST, None)
+            theirs = torch.from_numpy(np.array(theirs)).permute(2, 0, 1).int()
+            ours_sign = -sign if name.startswith("Translate") else sign  # torchvision shifts by +t, PIL's map by -t
+            argument = torchvision_argument(name, 12, torch.tensor([ours_sign]), 31, 32, 40)
+            ours = apply_op(name, image[None], argument, "nearest", [0.0, 0.0, 0.0])[0].int()
+            differing.append(((ours - theirs).abs() > 1).float().mean().item())
+        assert max(differing) < (0.05 if name in ("ShearX", "ShearY", "Rotate") else 1e-9), (name, differing)

@@ -117,15 +117,29 @@ def _cubic_weights(fraction: Tensor) -> Tensor:
 def _cubic_taps(coordinate: Tensor, extent: int) -> tuple[Tensor, Tensor | None]:
     """Source indices (N, H, W, taps) along one axis, clamped to the border, and their PIL cubic weights; one tap
     with no weights when every sample point lies on a whole pixel (the unmoved axis of a shear or translation)."""
-    position = (coordinate + 1) * (extent / 2) - 0.5  # pixel-index coordinates
-    rounded = position.round()
-    position = torch.where((position - rounded).abs() < 1e-3, rounded, position)  # float32 noise on whole pixels
+    position = _snapped(coordinate, extent, 0.5)  # pixel-index coordinates (pixel centres on whole numbers)
     start = position.floor()
     fraction = position - start
     if not fraction.any():
         return start.long().clamp_(0, extent - 1)[..., None], None
     offsets = torch.arange(-1, 3, device=coordinate.device)
     return (start.long()[..., None] + offsets).clamp_(0, extent - 1), _cubic_weights(fraction)
+
+
+def _snapped(coordinate: Tensor, extent: int, shift: float) -> Tensor:
+    """Pixel coordinates of normalized `coordinate` minus `shift`, with float32 noise around whole numbers removed."""
+    position = (coordinate + 1) * (extent / 2) - shift
+    rounded = position.round()
+    return torch.where((position - rounded).abs() < 1e-3, rounded, position)
+
+
+def pil_nearest(source: Tensor, grid: Tensor) -> Tensor:
+    """PIL's nearest transform filter: the pixel holding the sample point (floor of its continuous coordinates)."""
+    n, c, h, w = source.shape
+    cols = _snapped(grid[..., 0], w, 0.0).floor().long().clamp_(0, w - 1)
+    rows = _snapped(grid[..., 1], h, 0.0).floor().long().clamp_(0, h - 1)
+    index = (rows * w + cols).flatten(1)
+    return source.flatten(2).gather(2, index[:, None].expand(n, c, -1)).view(n, c, *grid.shape[1:3])
 
 
 def pil_bicubic(source: Tensor, grid: Tensor) -> Tensor:
@@ -163,6 +177,8 @@ def affine(
         out = torch.where(_column(interpolation), bicubic, bilinear)
     elif interpolation == "bicubic":
         out = pil_bicubic(source, grid)
+    elif interpolation == "nearest":
+        out = pil_nearest(source, grid)
     else:
         out = F.grid_sample(source, grid, mode=interpolation, padding_mode="border", align_corners=False)
     inside = ((grid >= -1) & (grid < 1)).all(dim=-1)[:, None]

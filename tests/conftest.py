@@ -1,15 +1,12 @@
-"""Shared fixtures: wandb offline into tmp dirs, running the real `lit-vision` command, in-process CLI runs."""
+"""Shared fixtures: wandb offline into tmp dirs, running the real `lit-vision` command, in-process CLI runs.
+Helpers that tests import (paths, `run_lit_vision`, the offline-run reader) live in tests/helpers/."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
-LIT_VISION = str(Path(sys.executable).with_name("lit-vision"))
+from helpers import CONFIGS, run_lit_vision
 
 
 @pytest.fixture(autouse=True)
@@ -28,12 +25,6 @@ def offline_wandb(tmp_path_factory, monkeypatch):
     from lit_vision.loggers import finish_wandb
 
     finish_wandb()  # a run a test left open (e.g. resumed by a further trainer.test) must not leak into the next test
-
-
-def run_lit_vision(*args: str, cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the installed `lit-vision` command as a user would."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([LIT_VISION, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
 @pytest.fixture

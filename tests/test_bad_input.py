@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import CONFIGS
+from helpers import CONFIGS
 
 # imported at collection, not inside a captured test: Lightning's logging handler must not bind to a closed stream
 from lit_vision.cli import main

@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import CONFIGS
+from helpers import CONFIGS
 from lit_vision.cli import main  # at import time, so Lightning's log handler never binds a captured stream
 
 CONVMIXER = str(CONFIGS / "convmixer.yaml")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFIGS
+from helpers import CONFIGS
 
 FRAGMENT_DIRS = {"trainer", "logger"}
 BASE_FOR_FRAGMENTS = CONFIGS / "convmixer.yaml"

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import CONFIGS, ROOT, run_lit_vision
+from helpers import CONFIGS, ROOT, run_lit_vision
 
 # Same global batch (64 = 1 x 64 = 2 x 32), no warmup, no augmentation: the runs differ only in the order of float
 # reductions, BatchNorm statistics over 32 instead of 64 samples (sync_batchnorm needs CUDA), and the last batch

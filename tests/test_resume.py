@@ -12,7 +12,7 @@ import pytest
 import torch
 from lightning import Callback
 
-from conftest import CONFIGS, run_lit_vision
+from helpers import CONFIGS, run_lit_vision
 from lit_vision.callbacks.checkpoint import AtomicCheckpointIO, atomic_save
 
 TESTS = Path(__file__).resolve().parent

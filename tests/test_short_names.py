@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import CONFIGS
+from helpers import CONFIGS
 from lit_vision.cli import main
 from lit_vision.short_names import expand_short_names
 

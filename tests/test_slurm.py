@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import CONFIGS, LIT_VISION, ROOT
+from helpers import CONFIGS, LIT_VISION, ROOT
 
 SCRIPTS = sorted((ROOT / "scripts").rglob("*.sbatch")) + sorted((ROOT / "scripts").rglob("*.sh"))
 JOB_ID = "4242"

@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from conftest import CONFIGS, ROOT, run_lit_vision
+from helpers import CONFIGS, ROOT, run_lit_vision
 from lit_vision.sweep.ranks import TRIAL_ENV
 from lit_vision.sweep.runner import SweepRunner
 from lit_vision.sweep.spec import load_sweep

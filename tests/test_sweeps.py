@@ -11,7 +11,8 @@ import torch
 import yaml
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from conftest import CONFIGS, ROOT
+from helpers import CONFIGS, ROOT
+from helpers.wandb_runs import offline_runs, read_offline_run
 from lit_vision.sweep.results import format_table, short_names
 from lit_vision.sweep.runner import SweepRunner
 from lit_vision.sweep.search import decode, make_sampler, search_space
@@ -271,7 +272,6 @@ def test_short_names_widen_only_where_they_clash():
 # --- the real command: trials are normal offline runs ----------------------------------------------------------------
 def test_lit_vision_sweep_runs_offline_trials_and_writes_results(tmp_path, monkeypatch, capsys):
     from lit_vision.commands import main
-    from lit_vision.loggers import offline_runs, read_offline_run
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs").symlink_to(CONFIGS)

@@ -11,15 +11,10 @@ import torch
 import yaml
 from jsonargparse import Namespace
 
-from conftest import CONFIGS
+from helpers import CONFIGS
+from helpers.wandb_runs import offline_runs, read_offline_run
 from lit_vision.cli import main
-from lit_vision.loggers import (
-    CHECKPOINT_KEY,
-    has_wandb_credentials,
-    offline_runs,
-    prepare_wandb_loggers,
-    read_offline_run,
-)
+from lit_vision.loggers import CHECKPOINT_KEY, has_wandb_credentials, prepare_wandb_loggers
 
 CONVMIXER = str(CONFIGS / "convmixer.yaml")
 WANDB_FRAGMENT = str(CONFIGS / "logger" / "wandb.yaml")

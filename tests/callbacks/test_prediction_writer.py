@@ -5,8 +5,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import CONFIGS
 from dataset_fixtures import write_image_tree, write_jpeg
+from helpers import CONFIGS
 from lit_vision.callbacks.prediction_writer import PredictionWriter
 from lit_vision.cli import LitVisionCLI
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from lightning import Trainer, seed_everything
 
-from conftest import CONFIGS
+from helpers import CONFIGS
 from lit_vision.data import SequenceDataModule
 from lit_vision.models import Seq2SeqTransformer
 from lit_vision.models.seq2seq import inverse_sqrt, strip_special

@@ -29,6 +29,9 @@ class Graph:
     input_names: list[str]
     output_names: list[str]
 
+    def __post_init__(self) -> None:
+        self.module.eval()
+
 
 class _Logits(nn.Module):
     """The LightningModule's forward (channels_last, FCCN's color model included) without Lightning around it."""

@@ -107,11 +107,10 @@ def throughput(
     model.train(train)
     context = contextlib.nullcontext() if train else torch.no_grad()
     with context:
-        for _ in range(2):
-            step()
+        step()  # warm-up
         _sync(device)
         start, iterations = time.perf_counter(), 0
-        while iterations < 3 or time.perf_counter() - start < seconds:
+        while iterations < 2 or time.perf_counter() - start < seconds:
             step()
             iterations += 1
         _sync(device)

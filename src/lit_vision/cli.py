@@ -65,7 +65,8 @@ class LitVisionCLI(LightningCLI):
         else:
             prepare_wandb_loggers(config)
         check_log_directories(config)
-        quiet_wandb(wandb_logger_configs(config))
+        if not (config.get("trainer") or {}).get("fast_dev_run"):  # fast_dev_run logs nothing: no logs/ either
+            quiet_wandb(wandb_logger_configs(config))
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -113,6 +114,7 @@ class LitVisionCLI(LightningCLI):
 
     def before_predict(self) -> None:
         self._check_ckpt_path()
+        keep_metrics_rows(self.trainer)
         add_default_prediction_writer(self.trainer, self.model)
 
     def _check_ckpt_path(self) -> None:

@@ -283,6 +283,8 @@ class _CIFARDataModule(ResumableDataModule):
 
     # --- on-device augmentation --------------------------------------------------------------------------------------
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, torch.Tensor):  # the model's example_input_array (Lightning's model summary)
+            return batch
         images, labels = batch  # uint8 until a step needs floats: a quarter of the memory traffic
         hp = self.hparams
         training = self.trainer is not None and self.trainer.training

@@ -111,6 +111,8 @@ class DigitsDataModule(ResumableDataModule):
         return self._loader("test", shuffle=False)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, torch.Tensor):  # the model's example_input_array (Lightning's model summary)
+            return batch
         images, labels = batch
         training = self.trainer is not None and self.trainer.training
         if training and self.hparams.augment:

@@ -368,6 +368,8 @@ class ImageFolderDataModule(ResumableDataModule):
                 )
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, torch.Tensor):  # the model's example_input_array (Lightning's model summary)
+            return batch
         images, targets, problems = batch
         training = self.trainer is not None and self.trainer.training
         failed = [problem for problem in problems if problem]

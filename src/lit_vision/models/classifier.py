@@ -113,6 +113,8 @@ class ImageClassifier(L.LightningModule):
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.image_size = image_size
+        # one example for Lightning's model summary: its FLOPs column counts a real forward pass
+        self.example_input_array = torch.zeros(1, in_chans, image_size, image_size)
         self.optimizer_factory = optimizer
         self.class_names: list[str] | None = None
         self.mixup = self._make_mixup()

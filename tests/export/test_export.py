@@ -175,3 +175,21 @@ def test_timm_round_trip_into_lit_vision_pretrained(tmp_path):
     fresh.module.load_pretrained()
     with torch.no_grad():
         assert torch.allclose(fresh.module.eval()(images), original.module(images), atol=1e-5)
+
+
+def test_checkpoint_weights_are_exported(tmp_path):
+    """--ckpt_path replaces the initial weights: the export reproduces the checkpoint's logits, not the config's."""
+    configured = build([str(CONFIGS / "convmixer.yaml")], SMALL["convmixer"])
+    module = configured.module
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    ckpt = tmp_path / "trained.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, ckpt)
+    images = real_batch(configured.datamodule, 4)[0]
+    with torch.no_grad():
+        expected = module.eval()(images)
+    args = ["--config", str(CONFIGS / "convmixer.yaml"), *SMALL["convmixer"], "--ckpt_path", str(ckpt)]
+    assert command.run([*args, "--format", "pt2", "--output", str(tmp_path / "out")]) == 0
+    program = torch.export.load(tmp_path / "out" / "model.pt2").module()
+    assert torch.allclose(program(images), expected, atol=1e-5)

@@ -1,11 +1,11 @@
-"""A DDP sweep trial: rank 0 asks the study once and every other rank runs the same trial."""
+"""A DDP sweep trial: rank 0 asks the study once and every other rank runs the same trial (the real DDP run on the
+CPU is tests/test_sweeps.py::test_lit_vision_sweep_runs_offline_ddp_trials_and_writes_results)."""
 
 import json
 
 import pytest
-import yaml
 
-from helpers import CONFIGS, ROOT, run_lit_vision
+from helpers import ROOT
 from lit_vision.sweep.ranks import TRIAL_ENV
 from lit_vision.sweep.runner import SweepRunner
 from lit_vision.sweep.spec import load_sweep
@@ -51,34 +51,3 @@ def test_a_rank_with_no_way_to_reach_rank_0_fails_clearly(tmp_path, monkeypatch)
     runner = SweepRunner(load_sweep(SWEEP), tmp_path / "out", trial_fn=recording_trial([]))
     with pytest.raises(ValueError, match="cannot reach rank 0's trials"):
         runner.run(count=1)
-
-
-def test_ddp_sweep_on_cpu_runs_each_trial_on_both_ranks(tmp_path):
-    """Two trials, each a 2-process DDP fit started by Lightning's launcher: the trials differ in depth, so ranks
-    with different trials could not train together; the study holds exactly the two trials rank 0 asked for."""
-    (tmp_path / "configs").symlink_to(CONFIGS)
-    quick = tmp_path / "quick.yaml"
-    quick.write_text(
-        yaml.safe_dump(
-            {
-                "trainer": {
-                    "accelerator": "cpu",
-                    "devices": 2,
-                    "strategy": "ddp",
-                    "max_epochs": 1,
-                    "limit_train_batches": 2,
-                    "limit_val_batches": 1,
-                    "enable_progress_bar": False,
-                },
-                "test_after_fit": False,
-            }
-        )
-    )
-    result = run_lit_vision(
-        "sweep", str(SWEEP), "--count", "2", "--out_dir", "out", "--config", str(quick),
-        cwd=tmp_path, timeout=300, env={"OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = (tmp_path / "out" / "results.csv").read_text().splitlines()
-    assert len(rows) == 3 and all(",complete," in row for row in rows[1:]), rows
-    assert result.stdout.count("lit-vision sweep: trial ") == 2  # rank 1 asked for nothing

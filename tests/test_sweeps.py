@@ -11,6 +11,7 @@ import torch
 import yaml
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+import helpers
 from helpers import CONFIGS, ROOT
 from helpers.wandb_runs import offline_runs, read_offline_run
 from lit_vision.sweep.results import format_table, short_names
@@ -20,6 +21,15 @@ from lit_vision.sweep.spec import load_sweep, sweep_flags, trial_args
 from lit_vision.sweep.trial import run_lit_vision
 
 SWEEPS = ROOT / "sweeps"
+QUICK_DDP = {
+    "accelerator": "cpu",
+    "devices": 2,
+    "strategy": "ddp",
+    "max_epochs": 1,
+    "limit_train_batches": 2,
+    "limit_val_batches": 1,
+    "enable_progress_bar": False,
+}
 ARCHITECTURES = ("vit", "swin", "convmixer", "fccn", "transformer")
 METRICS = {"transformer": "val/exact_match"}
 
@@ -270,20 +280,27 @@ def test_short_names_widen_only_where_they_clash():
 
 
 # --- the real command: trials are normal offline runs ----------------------------------------------------------------
-def test_lit_vision_sweep_runs_offline_trials_and_writes_results(tmp_path, monkeypatch, capsys):
-    from lit_vision.commands import main
-
+def test_lit_vision_sweep_runs_offline_ddp_trials_and_writes_results(tmp_path, monkeypatch):
+    """The real command, two trials, each a 2-process DDP fit on the CPU started by Lightning's launcher: rank 0 asks
+    the study once per trial and rank 1 runs the same trial (the trials differ in depth: ranks with different trials
+    could not train together); runs are offline wandb runs named after the sweep; `--config` reaches every trial."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs").symlink_to(CONFIGS)
-    quick = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"]
-    main(["sweep", str(SWEEPS / "convmixer.yaml"), "--count", "2", "--out_dir", "out", "--", *quick])
-    out = capsys.readouterr().out
+    (tmp_path / "quick.yaml").write_text(yaml.safe_dump({"trainer": QUICK_DDP}))
+    result = helpers.run_lit_vision(
+        "sweep", str(SWEEPS / "convmixer.yaml"), "--count", "2", "--out_dir", "out", "--config", "quick.yaml",
+        cwd=tmp_path, timeout=300, env={"OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
     assert "sweep convmixer-digits (random, maximize val/acc)" in out and "results: out/results.csv" in out
+    assert out.count("lit-vision sweep: trial ") == 2  # rank 1 asked the study for nothing
     rows = (tmp_path / "out" / "results.csv").read_text().splitlines()
     assert len(rows) == 3 and all(",complete," in row for row in rows[1:])
     runs = [read_offline_run(path, wait_s=30) for path in offline_runs(tmp_path / "logs")]
     assert len(runs) == 2 and {run.group for run in runs} == {"convmixer-digits"}
     assert sorted(run.name for run in runs) == ["convmixer-digits-000", "convmixer-digits-001"]
+    assert {run.config["trainer"]["devices"] for run in runs} == {2}
     depths = sorted(run.config["model"]["init_args"]["depth"] for run in runs)
     study = sorted(
         t.params["model.init_args.depth"]

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 WANDB_LOGGER = "lightning.pytorch.loggers.WandbLogger"
 CHECKPOINT_KEY = "wandb_run_id"
 OFFLINE_MODES = ("offline", "dryrun", "disabled")  # modes that upload nothing
+SWEEP_RUN_ENV = "LIT_VISION_SWEEP_RUN"  # a sweep trial's run name (`<sweep>-<trial>`), above the config's own name
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 
 
@@ -93,6 +94,7 @@ def prepare_wandb_loggers(config: Any, ckpt_path: str | None = None) -> str | No
     - `ckpt_path` of a checkpoint that stored a wandb run id: the same run continues (`id`, `resume="allow"`),
       unless `id`/`version` was given explicitly. `ckpt_path="last"` means the newest `last*.ckpt` of this project's
       runs (`<save_dir>/<project>/<run id>/checkpoints/`), returned in its place.
+    - inside a sweep trial (`LIT_VISION_SWEEP_RUN` set by `lit-vision sweep`): the run is named `<sweep>-<trial>`.
     """
     loggers = wandb_logger_configs(config)
     if not loggers:
@@ -106,6 +108,8 @@ def prepare_wandb_loggers(config: Any, ckpt_path: str | None = None) -> str | No
         notice(f"no wandb API key found, logging offline; upload later with `wandb login && wandb sync {runs}`")
     run_id = wandb_run_id_from_checkpoint(ckpt_path) if ckpt_path else None
     for init_args in loggers:
+        if os.environ.get(SWEEP_RUN_ENV):
+            init_args["name"] = os.environ[SWEEP_RUN_ENV]
         mode = _get(init_args, "mode") or os.environ.get("WANDB_MODE", "")
         offline = bool(_get(init_args, "offline")) or mode in OFFLINE_MODES
         if offline and _get(init_args, "log_model"):

@@ -44,10 +44,14 @@ def run_lit_vision(args: list[str], metric: str, report: Report) -> dict[str, An
 
 
 class trial_environment:
-    """Offline logging (unless WANDB_MODE is set) and the sweep as the wandb group, run name `<sweep>-<trial>`."""
+    """Offline logging (unless WANDB_MODE is set) and the sweep as the wandb group, run name `<sweep>-<trial>` (also
+    above a name the config gives its WandbLogger)."""
 
     def __init__(self, sweep_name: str, number: int) -> None:
-        self.values = {"WANDB_RUN_GROUP": sweep_name, "WANDB_NAME": f"{sweep_name}-{number:03d}"}
+        from lit_vision.loggers import SWEEP_RUN_ENV
+
+        name = f"{sweep_name}-{number:03d}"
+        self.values = {"WANDB_RUN_GROUP": sweep_name, "WANDB_NAME": name, SWEEP_RUN_ENV: name}
         if "WANDB_MODE" not in os.environ:
             self.values["WANDB_MODE"] = "offline"
         self.saved: dict[str, str | None] = {}

@@ -15,8 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("lit_vision.cli:run_test", "evaluate a checkpoint on the test split"),
     "predict": ("lit_vision.cli:run_predict", "write predictions of a checkpoint"),
     "average": ("lit_vision.average:run", "average the weights of a run's last N checkpoints into one checkpoint"),
-    "sweep": ("lit_vision.sweep.command:run", "run a wandb sweep file locally (optuna search, offline runs, resumable)"),
-    "export": ("lit_vision.export.command:run", "export a model as ONNX, torch.export (pt2) or a timm local-dir, checked"),
+    "sweep": ("lit_vision.sweep.command:run", "run a wandb sweep file locally (optuna, offline runs, resumable)"),
+    "export": ("lit_vision.export.command:run", "export a model as ONNX, torch.export (pt2) or a timm local-dir"),
     "crosscheck": ("lit_vision.crosscheck.command:run", "compare a model with its reference twin (timm, torch.nn)"),
 }
 

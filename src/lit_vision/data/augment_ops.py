@@ -18,6 +18,19 @@ def _column(values: Tensor) -> Tensor:
 
 
 # --- operations on uint8 batches (N, C, H, W) with one argument per sample ---------------------------------------
+def apply_lut(images: Tensor, lut: Tensor) -> Tensor:
+    """Map every pixel through its sample's (N, 256) or sample-and-channel's (N, C, 256) lookup table: one gather,
+    cheaper than float arithmetic over the pixels."""
+    n, c = images.shape[:2]
+    lut = lut.to(torch.uint8).reshape(n, -1, 256).expand(n, c, 256).reshape(n * c, 256)
+    return lut.gather(1, images.reshape(n * c, -1).long()).view_as(images)
+
+
+def _levels(images: Tensor) -> Tensor:
+    """The 256 gray levels as a (1, 256) float row, to build lookup tables from."""
+    return torch.arange(256, dtype=torch.float32, device=images.device)[None]
+
+
 def invert(images: Tensor, _: Tensor | None = None) -> Tensor:
     return 255 - images
 
@@ -30,13 +43,15 @@ def posterize(images: Tensor, bits: Tensor) -> Tensor:
 
 def solarize(images: Tensor, threshold: Tensor) -> Tensor:
     """Invert the pixels >= `threshold` (256: none), PIL's `ImageOps.solarize`."""
-    return torch.where(images >= _column(threshold.to(torch.int16)), 255 - images, images)
+    levels = _levels(images)
+    return apply_lut(images, torch.where(levels >= threshold.float()[:, None], 255 - levels, levels))
 
 
 def solarize_add(images: Tensor, addition: Tensor, threshold: int = 128) -> Tensor:
     """Add `addition` (saturating at 255) to the pixels below `threshold`: timm's `solarize_add`."""
-    added = (images.to(torch.int16) + _column(addition.to(torch.int16))).clamp_(max=255).to(torch.uint8)
-    return torch.where(images < threshold, added, images)
+    levels = _levels(images)
+    added = (levels + addition.float()[:, None]).clamp_(max=255)
+    return apply_lut(images, torch.where(levels < threshold, added, levels))
 
 
 def grayscale(images: Tensor) -> Tensor:
@@ -50,12 +65,18 @@ def grayscale(images: Tensor) -> Tensor:
 def blend(degenerate: Tensor, images: Tensor, factor: Tensor) -> Tensor:
     """PIL's `Image.blend(degenerate, image, factor)`: degenerate + factor (image - degenerate), clipped, truncated."""
     degenerate = degenerate.float()
-    out = degenerate + _column(factor.float()) * (images.float() - degenerate)
+    out = degenerate + factor.float().view(-1, *[1] * (images.ndim - 1)) * (images.float() - degenerate)
     return out.clamp_(0, 255).to(torch.uint8)  # float -> uint8 truncates, as PIL's C cast
 
 
+def _constant_blend(images: Tensor, degenerate: Tensor, factor: Tensor) -> Tensor:
+    """`blend` with a constant gray degenerate image per sample, through a lookup table."""
+    levels = _levels(images).expand(len(factor), 256)
+    return apply_lut(images, blend(degenerate[:, None].expand_as(levels), levels, factor))
+
+
 def brightness(images: Tensor, factor: Tensor) -> Tensor:
-    return blend(torch.zeros_like(images), images, factor)
+    return _constant_blend(images, torch.zeros(len(factor), device=images.device), factor)
 
 
 def color(images: Tensor, factor: Tensor) -> Tensor:
@@ -65,7 +86,7 @@ def color(images: Tensor, factor: Tensor) -> Tensor:
 def contrast(images: Tensor, factor: Tensor) -> Tensor:
     """Blend with the image's mean gray level, rounded to an integer as `ImageEnhance.Contrast`."""
     mean = (grayscale(images).float().mean(dim=(1, 2, 3)) + 0.5).floor()
-    return blend(_column(mean).expand_as(images), images, factor)
+    return _constant_blend(images, mean, factor)
 
 
 def smooth(images: Tensor) -> Tensor:
@@ -86,11 +107,12 @@ def sharpness(images: Tensor, factor: Tensor) -> Tensor:
 
 def autocontrast(images: Tensor, _: Tensor | None = None) -> Tensor:
     """Stretch each channel from its [min, max] to [0, 255] (`ImageOps.autocontrast`, no cutoff); flat channels stay."""
-    low = images.amin(dim=(2, 3), keepdim=True).float()
-    high = images.amax(dim=(2, 3), keepdim=True).float()
+    low = images.amin(dim=(2, 3))[..., None].float()  # (N, C, 1)
+    high = images.amax(dim=(2, 3))[..., None].float()
     flat = high <= low
-    scaled = ((images.float() - low) * 255.0 / torch.where(flat, 1.0, high - low)).floor_().clamp_(0, 255)
-    return torch.where(flat, images, scaled.to(torch.uint8))
+    levels = _levels(images)
+    scaled = ((levels - low) * 255.0 / torch.where(flat, 1.0, high - low)).floor_().clamp_(0, 255)
+    return apply_lut(images, torch.where(flat, levels, scaled))
 
 
 def equalize(images: Tensor, _: Tensor | None = None) -> Tensor:
@@ -105,7 +127,7 @@ def equalize(images: Tensor, _: Tensor | None = None) -> Tensor:
     before = histogram.cumsum(1) - histogram  # pixels in the bins below
     lut = ((step // 2 + before) // step.clamp(min=1)).clamp_(0, 255)
     lut = torch.where(step > 0, lut, torch.arange(256, device=images.device))  # one bin or too few: identity
-    return lut.gather(1, flat).to(torch.uint8).view(n, c, h, w)
+    return apply_lut(images, lut.view(n, c, 256))
 
 
 def _cubic_weights(fraction: Tensor) -> Tensor:

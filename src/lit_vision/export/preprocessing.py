@@ -41,7 +41,7 @@ def describe(module: L.LightningModule, datamodule: L.LightningDataModule) -> di
         "input_size": [in_chans, size, size],
         "layout": "NCHW float32, RGB (or grey) scaled to [0, 1]"
         + (", then (x - mean) / std per channel" if normalize else ", not normalized"),
-        "interpolation": "bilinear",
+        "interpolation": str(hp.get("interpolation", "bilinear")),
         "normalize": normalize,
         "mean": _plain(getattr(datamodule, "mean", hp.get("mean"))) if normalize else None,
         "std": _plain(getattr(datamodule, "std", hp.get("std"))) if normalize else None,

@@ -99,12 +99,21 @@ class DropPath(nn.Module):
         super().__init__()
         self.drop_prob = drop_prob
 
+    def _scale(self, x: Tensor) -> Tensor:
+        """Per-sample factor (B, 1, ...): 0 for a dropped sample, 1 / keep_prob for a kept one."""
+        keep_prob = 1.0 - self.drop_prob
+        return x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob).div_(keep_prob)
+
     def forward(self, x: Tensor) -> Tensor:
         if self.drop_prob == 0.0 or not self.training:
             return x
-        keep_prob = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
-        return x * mask.div_(keep_prob)
+        return x * self._scale(x)
+
+    def add_to(self, residual: Tensor, x: Tensor) -> Tensor:
+        """``residual + self(x)`` in one pass over memory (``addcmul``) while dropping."""
+        if self.drop_prob == 0.0 or not self.training:
+            return residual + x
+        return torch.addcmul(residual, x, self._scale(x))
 
     def extra_repr(self) -> str:
         return f"drop_prob={self.drop_prob}"

@@ -216,7 +216,7 @@ class WindowAttention(nn.Module):
         if need_weights or not self._use_sdpa(x):
             # logits viewed per image (B, nW, heads, N, N), so the per-window term broadcasts over the batch
             logits = ((q * self.scale) @ k.transpose(-2, -1)).view(-1, num_windows, heads, num_tokens, num_tokens)
-            weights = (logits + mask).softmax(dim=-1).view(num_windows_total, heads, num_tokens, num_tokens)
+            weights = logits.add_(mask).softmax(dim=-1).view(num_windows_total, heads, num_tokens, num_tokens)
             out = F.dropout(weights, dropout_p, training=dropout_p > 0) @ v
         else:
             per_image = (-1, num_windows, heads, num_tokens, self.head_dim)  # SDPA broadcasts the mask over batch dims
@@ -271,10 +271,10 @@ class SwinBlock(nn.Module):
         self.shifted = shifted
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, num_heads, window_size, qkv_bias, attn_drop, proj_drop)
-        self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path1 = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=proj_drop)
-        self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path2 = DropPath(drop_path)
 
     def window_and_shift(self, height: int, width: int) -> tuple[Window, Window]:
         """Window and shift used on a (height, width) map."""
@@ -319,16 +319,16 @@ class SwinBlock(nn.Module):
     def forward(self, x: Tensor, need_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """(B, H, W, C) -> (B, H, W, C); with ``need_weights`` also attention (B, num_windows, heads, N, N)."""
         attended, weights = self._attention(self.norm1(x), need_weights)
-        x = x + self.drop_path1(attended)
-        x = x + self.drop_path2(self.mlp(self.norm2(x)))
+        x = self.drop_path1.add_to(x, attended)
+        x = self.drop_path2.add_to(x, self.mlp(self.norm2(x)))
         return (x, weights) if need_weights else x
 
     def forward_windowed(self, x: Tensor, window: Window, shift_mask: Tensor | None) -> Tensor:
         """Same block on tokens (B, L, C) already in this block's (shifted) window order: no roll, pad or partition."""
         batch, length, channels = x.shape
         attended = self.attn(self.norm1(x).view(-1, window[0] * window[1], channels), window, shift_mask)
-        x = x + self.drop_path1(attended.view(batch, length, channels))
-        return x + self.drop_path2(self.mlp(self.norm2(x)))
+        x = self.drop_path1.add_to(x, attended.view(batch, length, channels))
+        return self.drop_path2.add_to(x, self.mlp(self.norm2(x)))
 
 
 class PatchMerging(nn.Module):

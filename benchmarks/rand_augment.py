@@ -7,6 +7,7 @@ Random uint8 batches (B, 3, S, S) on `--device`; each variant runs `--repeats` r
 and the median milliseconds per batch are reported (CUDA: synchronized).
 
     python benchmarks/rand_augment.py --batch-size 128 --size 224
+    python benchmarks/rand_augment.py --batch-size 64 --size 224 --threads 1   # a shared, loaded CPU
     python benchmarks/rand_augment.py --device cuda --batch-size 256 --size 224
 """
 
@@ -63,7 +64,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-pil", action="store_true", help="skip timm's per-image PIL baseline")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on a loaded machine)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     images = torch.randint(0, 256, (args.batch_size, 3, args.size, args.size), dtype=torch.uint8, device=args.device)
     generator = torch.Generator(device=args.device).manual_seed(0)
     variants = {

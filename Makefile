@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/swin.yaml
+ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: setup upgrade constraints train test lint format bench clean
@@ -30,7 +31,7 @@ constraints:
 	$(BIN)/python scripts/freeze_constraints.py --output constraints.txt
 
 train: setup
-	$(BIN)/lit-vision fit --config $(CONFIG)
+	$(BIN)/lit-vision fit --config $(CONFIG) $(ARGS)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -62,11 +62,6 @@ def run_roots(config: Any) -> list[Path]:
     return roots
 
 
-def _newest(paths: list[Path]) -> Path | None:
-    files = [path for path in paths if path.is_file()]
-    return max(files, key=lambda path: path.stat().st_mtime) if files else None
-
-
 def best_of_run(last: Path) -> Path | None:
     """The best checkpoint a run's ModelCheckpoint recorded in its `last.ckpt` (None if it recorded none)."""
     import torch
@@ -80,10 +75,33 @@ def best_of_run(last: Path) -> Path | None:
     return None
 
 
+def _saved_from(path: Path) -> str | None:
+    import torch
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return (checkpoint.get("hyper_parameters") or {}).get("_class_path")
+
+
+def _newest_of_model(paths: list[Path], class_path: str | None) -> Path | None:
+    """The newest checkpoint saved from `class_path` (runs of other models share a logger directory, e.g. a wandb
+    project); checkpoints that do not name their class count as a match."""
+    from lit_vision.preflight import _same_class
+
+    for path in sorted((p for p in paths if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True):
+        saved = _saved_from(path)
+        if not class_path or not saved or _same_class(saved, class_path):
+            return path
+    return None
+
+
 def newest_run_checkpoint(config: Any, which: str, command: str) -> Path:
-    """`last`: the newest `last*.ckpt` among this config's runs; `best`: the best checkpoint of that run."""
+    """`last`: the newest `last*.ckpt` of this config's model among this config's runs; `best`: the best checkpoint
+    of that run."""
     roots = run_roots(config)
-    last = _newest([path for root in roots for path in root.glob(f"*/checkpoints/{LAST_PREFIX}*.ckpt")])
+    class_path = _get(_get(config, "model"), "class_path")
+    last = _newest_of_model(
+        [path for root in roots for path in root.glob(f"*/checkpoints/{LAST_PREFIX}*.ckpt")], class_path
+    )
     where = " or ".join(str(root / "*" / "checkpoints") for root in roots)
     if last is None:
         raise FileNotFoundError(

@@ -141,9 +141,16 @@ def text_args(tmp_path: Path) -> list[str]:
     return ["--data.init_args.text_path", str(tmp_path / "text")]
 
 
+def finetune_args(tmp_path: Path) -> list[str]:
+    """Fine-tuning recipes (configs/finetune/) on a small image folder at 224 px, without their pretrained download
+    (tests/models/test_finetune_configs.py runs them with generated weights)."""
+    return [*imagenet_args(tmp_path), "--data.init_args.image_size", "224", "--model.init_args.pretrained", "null"]
+
+
 FIXTURES: dict[str, Callable[[Path], list[str]]] = {
     "cifar10": cifar10_args,
     "cifar100": cifar100_args,
     "imagenet": imagenet_args,
     "text": text_args,
+    "finetune": finetune_args,
 }

@@ -67,6 +67,9 @@ class LitVisionCLI(LightningCLI):
         check_log_directories(config)
         if not (config.get("trainer") or {}).get("fast_dev_run"):  # fast_dev_run logs nothing: no logs/ either
             quiet_wandb(wandb_logger_configs(config))
+        from lit_vision.interop.pretrained import fill_cli_normalization
+
+        fill_cli_normalization(config)  # the data's mean / std follow `pretrained` weights unless the config sets them
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(

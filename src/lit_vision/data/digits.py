@@ -29,9 +29,15 @@ class DigitsDataModule(ResumableDataModule):
         normalize: normalize by the training split's mean and std per channel; false leaves [0, 1].
         num_workers: data-loading processes; 0 loads in the main process.
         tint: paint each digit with seeded random foreground/background colors (needs ``in_chans=3``).
+        classes: keep only these digits, relabelled 0..k-1 in the given order (e.g. [5, 6, 7, 8, 9] for a transfer
+            task); None keeps all ten.
+        train_fraction: fraction of each class's training images kept (stratified, seeded), for few-shot
+            fine-tuning; the validation and test splits stay whole.
+        mean: normalization mean per channel (one value or in_chans values); None uses the training split's, or the
+            pretrained weights' when the model has ``pretrained`` (filled in by the CLI).
+        std: normalization standard deviation per channel, as ``mean``.
     """
 
-    num_classes = 10
     native_size = 8
 
     def __init__(
@@ -47,9 +53,23 @@ class DigitsDataModule(ResumableDataModule):
         normalize: bool = True,
         num_workers: int = 0,
         tint: bool = False,
+        classes: list[int] | None = None,
+        train_fraction: float = 1.0,
+        mean: tuple[float, ...] | None = None,
+        std: tuple[float, ...] | None = None,
     ) -> None:
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
+        classes = list(range(10)) if classes is None else [int(c) for c in classes]
+        if not classes or len(set(classes)) != len(classes) or not all(0 <= c <= 9 for c in classes):
+            raise ValueError(f"classes={classes} must be distinct digits 0-9, e.g. [5, 6, 7, 8, 9], or null for all")
+        if not 0 < train_fraction <= 1:
+            raise ValueError(f"train_fraction={train_fraction} must lie in (0, 1]; 1 keeps every training image")
+        for name, values in (("mean", mean), ("std", std)):
+            if values is not None and len(values) not in (1, in_chans):
+                raise ValueError(f"{name}={list(values)} needs 1 or in_chans={in_chans} values")
+        if (mean is None) != (std is None):
+            raise ValueError(f"give both mean and std or neither (mean={mean}, std={std})")
         if tint and in_chans != 3:
             raise ValueError(f"tint=True paints digits in color and needs in_chans=3, got in_chans={in_chans}")
         if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
@@ -60,7 +80,9 @@ class DigitsDataModule(ResumableDataModule):
         self.batch_size = batch_size
         self.image_size = image_size
         self.in_chans = in_chans
-        self.class_names = [str(i) for i in range(10)]
+        self.classes = classes
+        self.num_classes = len(classes)
+        self.class_names = [str(c) for c in classes]
         self.splits: dict[str, TensorDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -72,11 +94,19 @@ class DigitsDataModule(ResumableDataModule):
         hp = self.hparams
         if hp.tint:  # seeded foreground/background hues, so a color model has hue and saturation to read
             images = random_tint(images, seed=hp.seed)
+        relabel = torch.full((10,), -1, dtype=torch.long)
+        relabel[self.classes] = torch.arange(len(self.classes))
+        keep = relabel[labels] >= 0
+        images, labels = images[keep], relabel[labels[keep]]
         index = torch.arange(len(labels))
         rest, test = train_test_split(index, test_size=hp.test_fraction, stratify=labels, random_state=hp.seed)
         train, val = train_test_split(
             rest, test_size=hp.val_fraction / (1 - hp.test_fraction), stratify=labels[rest], random_state=hp.seed
         )
+        if hp.train_fraction < 1:
+            train, _ = train_test_split(
+                train, train_size=hp.train_fraction, stratify=labels[train], random_state=hp.seed
+            )
         self.splits = {
             name: TensorDataset(images[idx], labels[idx])
             for name, idx in (("train", train), ("val", val), ("test", test))
@@ -84,6 +114,8 @@ class DigitsDataModule(ResumableDataModule):
         # statistics of the training split, per channel after the grey -> in_chans expansion
         channels = images[train].transpose(0, 1).flatten(1)
         mean, std = channels.mean(dim=1).tolist(), channels.std(dim=1).tolist()
+        if hp.mean is not None:
+            mean, std = list(hp.mean), list(hp.std)
         self.mean = tuple(mean * self.in_chans if len(mean) == 1 else mean)
         self.std = tuple(std * self.in_chans if len(std) == 1 else std)
 

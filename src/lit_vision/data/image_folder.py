@@ -180,8 +180,9 @@ class ImageFolderDataModule(ResumableDataModule):
             (transforms.RandAugment(ops, magnitude): always applied, black fill, nearest).
         erase_prob: probability of random erasing (timm's "pixel" mode) per training image, after normalization.
         normalize: normalize by ``mean`` and ``std``; false leaves RGB in [0, 1].
-        mean: per-channel mean of the normalization (ImageNet's by default).
-        std: per-channel std of the normalization (ImageNet's by default).
+        mean: per-channel mean of the normalization; None: the model's ``pretrained`` weights' (filled in by the
+            CLI), else ImageNet's.
+        std: per-channel std of the normalization; None as ``mean``.
         num_workers: data-loading processes; None picks min(8, CPUs available).
         on_corrupt: unreadable files: "skip" (counted warning; training draws a substitute) or "error" (stop, naming
             the file).
@@ -214,8 +215,8 @@ class ImageFolderDataModule(ResumableDataModule):
         randaugment_policy: Literal["timm", "torchvision"] = "timm",
         erase_prob: float = 0.0,
         normalize: bool = True,
-        mean: tuple[float, float, float] = IMAGENET_MEAN,
-        std: tuple[float, float, float] = IMAGENET_STD,
+        mean: tuple[float, float, float] | None = None,
+        std: tuple[float, float, float] | None = None,
         num_workers: int | None = None,
         on_corrupt: Literal["skip", "error"] = "skip",
         train_dir: str = "train",
@@ -241,6 +242,8 @@ class ImageFolderDataModule(ResumableDataModule):
         if num_workers is not None and num_workers < 0:
             raise ValueError(f"num_workers={num_workers} must be >= 0 (or null for min(8, CPUs))")
         self.save_hyperparameters(ignore=["num_classes"])  # the model's num_classes is the one logged
+        self.hparams.mean = tuple(mean) if mean is not None else IMAGENET_MEAN
+        self.hparams.std = tuple(std) if std is not None else IMAGENET_STD
         self.data_dir = Path(data_dir).expanduser()
         self.batch_size = batch_size
         self.image_size = image_size

@@ -232,5 +232,19 @@ def fill_data_normalization(model_args: dict[str, Any], data_args: dict[str, Any
     normalization = pretrained_normalization(source)
     if normalization is None:
         return False
-    data_args["mean"], data_args["std"] = list(normalization[0]), list(normalization[1])
+    mean, std = normalization
+    in_chans = data_args.get("in_chans")
+    if isinstance(in_chans, int) and len(mean) != in_chans:
+        if in_chans != 1:
+            return False
+        mean, std = (sum(mean) / len(mean),), (sum(std) / len(std),)  # grey data, RGB-pretrained weights
+    data_args["mean"], data_args["std"] = list(mean), list(std)
     return True
+
+
+def fill_cli_normalization(config: Any) -> bool:
+    """`fill_data_normalization` on a parsed LightningCLI config (`model.init_args`, `data.init_args`)."""
+    model_args, data_args = config.get("model.init_args"), config.get("data.init_args")
+    if model_args is None or data_args is None:
+        return False
+    return fill_data_normalization(model_args, data_args)

@@ -20,6 +20,14 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_vision._compat import attached_trainer
+from lit_vision.models.finetune import (
+    apply_freeze,
+    check_finetune_args,
+    data_normalization,
+    keep_frozen_in_eval,
+    layer_decay_groups,
+    load_pretrained_once,
+)
 from lit_vision.state_dict import strip_compile_prefix
 
 
@@ -93,8 +101,12 @@ class ImageClassifier(L.LightningModule):
         switch_prob: float = 0.5,
         mixup_mode: Literal["batch", "pair", "elem"] = "batch",
         compile: bool | dict[str, Any] = False,
+        pretrained: str | None = None,
+        layer_decay: float | None = None,
+        freeze: Literal["none", "backbone"] = "none",
     ) -> None:
         super().__init__()
+        check_finetune_args(pretrained, layer_decay, freeze)
         if num_classes < 1:
             raise ValueError(f"num_classes={num_classes} must be >= 1")
         if lr_schedule not in ("cosine", "constant", "onecycle"):
@@ -117,6 +129,7 @@ class ImageClassifier(L.LightningModule):
         self.example_input_array = torch.zeros(1, in_chans, image_size, image_size)
         self.optimizer_factory = optimizer
         self.class_names: list[str] | None = None
+        self.pretrained_report: str | None = None
         self.mixup = self._make_mixup()
         self.metrics = nn.ModuleDict(
             {f"{stage}_metrics": self._make_metrics(stage) for stage in ("train", "val", "test")}
@@ -219,8 +232,12 @@ class ImageClassifier(L.LightningModule):
 
     # --- optimization --------------------------------------------------------------------------------------------
     def param_groups(self) -> list[dict[str, Any]]:
-        """Norms, biases, and the names in `net.no_weight_decay()` get no weight decay."""
+        """Norms, biases, and the names in `net.no_weight_decay()` get no weight decay; with `layer_decay` one
+        group per layer and decay kind carries its `lr_scale` (see `lit_vision.models.param_groups`)."""
+        apply_freeze(self)
         exempt = set(self.net.no_weight_decay()) if hasattr(self.net, "no_weight_decay") else set()
+        if self.hparams.get("layer_decay") is not None:
+            return layer_decay_groups(self.net, self.hparams.layer_decay, exempt)
         decay, no_decay = [], []
         for name, param in self.net.named_parameters():
             if not param.requires_grad:
@@ -232,8 +249,15 @@ class ImageClassifier(L.LightningModule):
                 decay.append(param)
         return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
-    def configure_optimizers(self):
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        """The configured optimizer over `param_groups()`, each group's LR scaled by its `lr_scale`."""
         optimizer = self.optimizer_factory(self.param_groups())
+        for group in optimizer.param_groups:
+            group["lr"] = group["lr"] * group.get("lr_scale", 1.0)
+        return optimizer
+
+    def configure_optimizers(self):
+        optimizer = self.build_optimizer()
         if self.hparams.lr_schedule == "constant" and not self.hparams.warmup_epochs:
             return optimizer
         total = float(self.trainer.estimated_stepping_batches)
@@ -251,6 +275,16 @@ class ImageClassifier(L.LightningModule):
             )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    # --- fine-tuning -----------------------------------------------------------------------------------------------
+    def load_pretrained(self) -> str | None:
+        """Load the `pretrained` weights into `net` now (once; `setup` does it at fit start) and log the report."""
+        return load_pretrained_once(self)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        keep_frozen_in_eval(self)
+        return self
+
     def on_fit_start(self) -> None:
         if self.hparams.channels_last:
             self.net.to(memory_format=torch.channels_last)
@@ -260,6 +294,10 @@ class ImageClassifier(L.LightningModule):
         names = getattr(self.trainer.datamodule, "class_names", None) if attached_trainer(self) is not None else None
         if names:
             self.class_names = list(names)
+        restoring = attached_trainer(self) is not None and self.trainer.ckpt_path is not None
+        if not restoring:  # a checkpoint being restored brings its own weights
+            self.load_pretrained()
+        apply_freeze(self)
         if self.hparams.compile and not getattr(self, "_compiled", False):
             options = self.hparams.compile if isinstance(self.hparams.compile, dict) else {}
             self.net.compile(**options)  # compiles forward in place: parameter names stay as they are
@@ -271,6 +309,9 @@ class ImageClassifier(L.LightningModule):
                 checkpoint[key] = {strip_compile_prefix(name): value for name, value in checkpoint[key].items()}
         if self.class_names:
             checkpoint["class_names"] = list(self.class_names)
+        normalization = data_normalization(self.trainer.datamodule if attached_trainer(self) is not None else None)
+        if normalization is not None:  # read back by `pretrained: run.ckpt` for the next task's DataModule
+            checkpoint["normalization"] = normalization
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         own = {strip_compile_prefix(name): name for name in self.state_dict()}

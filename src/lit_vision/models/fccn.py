@@ -165,7 +165,7 @@ class FCCNClassifier(ImageClassifier):
         step_epochs, gamma = self.hparams.lr_step_epochs, self.hparams.lr_step_gamma
         if step_epochs <= 0:
             return super().configure_optimizers()
-        optimizer = self.optimizer_factory(self.param_groups())
+        optimizer = self.build_optimizer()
         total = float(self.trainer.estimated_stepping_batches)
         max_epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else None
         if not max_epochs or not math.isfinite(total):

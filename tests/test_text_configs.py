@@ -46,7 +46,7 @@ def test_recipe_holds_the_paper_values(name):
     assert model["optimizer"]["init_args"]["betas"] == [0.9, 0.98] and model["optimizer"]["init_args"]["eps"] == 1e-9
     assert (model["beam_size"], model["length_penalty"], model["max_decode_offset"]) == (4, 0.6, 50)
     assert (data["tokenization"], data["vocab_size"], data["max_tokens"]) == ("bpe", 37000, 25000)
-    periodic = [c for c in config["trainer"]["callbacks"] if c["init_args"].get("train_time_interval")]
+    periodic = [c for c in config["trainer"]["callbacks"] if c.get("init_args", {}).get("train_time_interval")]
     assert periodic and periodic[0]["init_args"]["train_time_interval"] == "0:10:00"  # checkpoints to average
 
 
@@ -60,13 +60,14 @@ def test_paper_parameter_counts():
         return vocab * d + layers * (attention + ffn + 4 * d) + layers * (2 * attention + ffn + 6 * d)
 
     for make, d, ff, paper in ((transformer_base, 512, 2048, 65e6), (transformer_big, 1024, 4096, 213e6)):
-        count = sum(p.numel() for p in make(37000).parameters())
+        with torch.device("meta"):  # shapes only: no memory, no initialization
+            count = sum(p.numel() for p in make(37000).parameters())
         assert count == formula(d, ff)
         assert abs(count - paper) / paper < 0.035
-    assert sum(p.numel() for p in transformer_base(37000).parameters()) == 63_082_496
+        assert count == {512: 63_082_496, 1024: 214_245_376}[d]
 
 
-@pytest.mark.parametrize("name", ["transformer_base.yaml", "transformer_big.yaml", "transformer_tiny.yaml"])
+@pytest.mark.parametrize("name", ["transformer_base.yaml", "transformer_big.yaml"])
 def test_text_config_fits_tests_and_averages(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     corpus = write_morphology_corpus(tmp_path / "corpus", {"train": 200, "val": 8, "test": 8})
@@ -76,7 +77,7 @@ def test_text_config_fits_tests_and_averages(name, tmp_path, monkeypatch):
     callbacks.write_text(
         "trainer:\n  callbacks:\n    - class_path: lightning.pytorch.callbacks.ModelCheckpoint\n"
         f"      init_args: {{dirpath: {tmp_path / 'ckpts'}, filename: 'step{{step:03d}}', every_n_train_steps: 1, "
-        "save_top_k: -1}\n"
+        "save_top_k: -1, auto_insert_metric_name: false}\n"
     )
     cli = LitVisionCLI(args=["fit", "--config", config, "--config", str(callbacks), *TINY, *data])
     model, datamodule = cli.model, cli.datamodule

@@ -1,8 +1,8 @@
 """A generated toy language pair with morphology, where subwords help: every word is a stem plus an inflection.
 
 Source words are ``stem + suffix`` ("English-like": nouns ``-`` / ``-s``, verbs ``-s`` / ``-ed`` / ``-ing``); each
-translates word by word into the target's stem and its own suffix for the same inflection (``-a`` / ``-ani``,
-``-et`` / ``-ovat`` / ``-ujem``). The training split never shows one inflection of each stem, which the val and test
+translates word by word into the target's cognate stem (the source stem after a fixed consonant shift) and its own
+suffix for the same inflection (``-a`` / ``-ani``, ``-et`` / ``-ovat`` / ``-ujem``). The training split never shows one inflection of each stem, which the val and test
 sentences use: a word vocabulary has never seen those forms (``<unk>``), a BPE vocabulary composes them from a known
 stem and a known suffix.
 """
@@ -16,25 +16,22 @@ SOURCE_SUFFIXES = {"noun": ["", "s"], "verb": ["s", "ed", "ing"]}
 TARGET_SUFFIXES = {"noun": ["a", "ani"], "verb": ["et", "ovat", "ujem"]}
 
 
-def _stems(rng: random.Random, count: int, consonants: str, vowels: str, taken: set[str]) -> list[str]:
-    stems = []
-    while len(stems) < count:
-        stem = "".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(rng.randint(2, 3)))
-        if stem not in taken:
-            taken.add(stem)
-            stems.append(stem)
-    return stems
+SOUND_SHIFT = str.maketrans("bdfgklmnprt", "ptvkxrnmbls")  # the target's stems are the source's, shifted
 
 
-def make_lexicon(seed: int = 0, nouns: int = 24, verbs: int = 16) -> dict[str, list[tuple[str, str]]]:
-    """(source stem, target stem) pairs per word class; the stems are random syllable strings."""
+def make_lexicon(seed: int = 0, nouns: int = 30, verbs: int = 20) -> dict[str, list[tuple[str, str]]]:
+    """(source stem, target stem) pairs per word class: random syllable strings and their sound-shifted cognates."""
     rng = random.Random(seed)
     taken: set[str] = set()
     lexicon = {}
     for kind, count in (("noun", nouns), ("verb", verbs)):
-        sources = _stems(rng, count, "bdfgklmnprt", "aeiou", taken)
-        targets = _stems(rng, count, "zvsjhcx", "aeiouy", taken)
-        lexicon[kind] = list(zip(sources, targets))
+        stems = []
+        while len(stems) < count:
+            stem = "".join(rng.choice("bdfgklmnprt") + rng.choice("aeiou") for _ in range(rng.randint(2, 3)))
+            if stem not in taken:
+                taken.add(stem)
+                stems.append((stem, stem.translate(SOUND_SHIFT)))
+        lexicon[kind] = stems
     return lexicon
 
 

@@ -123,6 +123,9 @@ def argument_help(text: str, option: str) -> str:
         ("--model.help", "lit_vision.models.ViTClassifier", ["depth", "patch_size", "label_smoothing"]),
         ("--data.help", "lit_vision.data.DigitsDataModule", ["batch_size", "image_size"]),
         ("--trainer.callbacks.help", "lit_vision.callbacks.ema.EMA", ["decay"]),
+        ("--model.help", "SwinClassifier", ["depths", "window_size"]),  # short names, as users type them
+        ("--data.help", "DigitsDataModule", ["batch_size"]),
+        ("--trainer.callbacks.help", "EMA", ["decay"]),
     ],
 )
 def test_cli_help_shows_one_line_per_argument(capsys, flag, class_path, options):

@@ -1,4 +1,5 @@
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -117,6 +118,7 @@ def test_fit_validates_with_greedy_and_tests_with_beam(tmp_path, monkeypatch):
     data = tiny_data()
     trainer.fit(model, datamodule=data)
     assert "val/exact_match" in trainer.callback_metrics and "val/bleu" in trainer.callback_metrics
+    assert 0.0 <= trainer.callback_metrics["val/sacrebleu"] <= 100.0
     assert set(used) == {"greedy"}
     trainer.test(model, datamodule=data, verbose=False)
     assert used[-1] == "beam" and "test/token_acc" in trainer.callback_metrics
@@ -172,3 +174,15 @@ def test_cli_predict_writes_decoded_text(fit_config, tmp_path, capsys):
         rows = list(csv.DictReader(file, delimiter="\t"))
     assert len(rows) == 12 and all(row["target"] == row["source"][::-1] for row in rows)
     assert all(set(row["prediction"]) <= set("0123456789") for row in rows)  # digits as text, no special tokens
+    hypotheses = Path(written[0].removeprefix("wrote 12 predictions to ")).with_name("hypotheses.txt")
+    assert hypotheses.read_text().splitlines() == [row["prediction"] for row in rows]  # for `sacrebleu REF < HYP`
+
+
+def test_max_decode_offset_limits_output_to_input_length_plus_offset():
+    model = tiny_model(max_decode_offset=2).eval()
+    model.net.head.weight.data.zero_()  # never predicts eos first: decoding runs to its limit
+    model.net.head.weight.data[5] = 1.0
+    for decoding in ("greedy", "beam"):
+        assert model.generate(torch.tensor([[5, 6, 7, 8, 9]]), decoding).shape[1] == 5 + 2
+    with pytest.raises(ValueError, match="max_decode_offset=-1 must be >= 0"):
+        tiny_model(max_decode_offset=-1)

@@ -7,9 +7,7 @@ from callback_fit import tiny_fit
 
 from lit_vision.callbacks.progress_log import ProgressLog
 
-LINE = re.compile(
-    r"^epoch (\d+)/2 step (\d+)/4 \| \d+:\d\d:\d\d elapsed, ETA \d+:\d\d:\d\d \| \d+ samples/s \| (.*)$"
-)
+LINE = re.compile(r"^epoch (\d+)/2 step (\d+)/4 \| \d+:\d\d:\d\d elapsed, ETA \d+:\d\d:\d\d \| \d+ samples/s \| (.*)$")
 
 
 def test_one_line_per_epoch_and_every_n_steps_with_metrics(tmp_path, capsys):

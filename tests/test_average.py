@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from conftest import CONFIGS
 from lit_vision.average import average_checkpoints, average_state_dicts, select_checkpoints
 from lit_vision.commands import main
 

@@ -142,9 +142,9 @@ def text_args(tmp_path: Path) -> list[str]:
 
 
 def finetune_args(tmp_path: Path) -> list[str]:
-    """Fine-tuning recipes (configs/finetune/) on a small image folder at 224 px, without their pretrained download
+    """Fine-tuning recipes (configs/finetune/) on a small image folder at 112 px, without their pretrained download
     (tests/models/test_finetune_configs.py runs them with generated weights)."""
-    return [*imagenet_args(tmp_path), "--data.init_args.image_size", "224", "--model.init_args.pretrained", "null"]
+    return [*imagenet_args(tmp_path), "--data.init_args.image_size", "112", "--model.init_args.pretrained", "null"]
 
 
 FIXTURES: dict[str, Callable[[Path], list[str]]] = {

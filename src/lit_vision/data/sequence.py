@@ -345,8 +345,8 @@ class SequenceDataModule(ResumableDataModule):
             return None
         trainer = self.trainer
         if path is None:
-            if trainer is None:
-                return None
+            if trainer is None or trainer.logger is None or trainer.fast_dev_run:
+                return None  # no run directory: the checkpoints still carry the tokenizer
             from lit_vision.callbacks.save_config import run_dir
 
             path = Path(run_dir(trainer)) / "tokenizer.json"

@@ -133,7 +133,7 @@ def test_predict_dir_gives_paths_and_reads_class_names(tree):
     "make,error,message",
     [
         (
-            lambda root: (root / "train" / "cat").mkdir(parents=True),
+            lambda root: (write_jpeg(root / "train" / "dog" / "x.jpg", 8, 8, 0), (root / "train" / "cat").mkdir()),
             ValueError,
             r"class folder .*train/cat has no images",
         ),

@@ -39,7 +39,9 @@ def test_channels_last_gives_same_output():
 
 def test_image_not_divisible_by_patch_is_one_line_error():
     model = ConvMixer(dim=8, depth=1, kernel_size=3, patch_size=7, num_classes=2)
-    with pytest.raises(ValueError, match=r"input size=30x30 is not divisible by patch_size=7x7; use a side of 28 or 35"):
+    with pytest.raises(
+        ValueError, match=r"input size=30x30 is not divisible by patch_size=7x7; use a side of 28 or 35"
+    ):
         model(torch.randn(1, 3, 30, 30))
 
 

@@ -15,11 +15,12 @@ RUN useradd --create-home --uid 1000 --shell /bin/bash lit \
 
 WORKDIR /opt/lit-vision
 
-# dependencies before the source: this layer (torch and friends, several GB) is rebuilt only when pyproject.toml changes
-COPY pyproject.toml ./
+# dependencies before the source: this layer (torch and friends, several GB) is rebuilt only when pyproject.toml or
+# constraints.txt change; constraints.txt pins the versions CI tested
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
         > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && pip install --no-cache-dir -c constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
 COPY README.md ./

@@ -73,7 +73,7 @@ def test_16_bit_png_keeps_the_high_byte():
     "data,reason",
     [
         (encode(Image.fromarray(RGB), "JPEG")[:300], "truncated"),
-        (b"this is a text file called cat.jpg", "not an image in a format torchvision or PIL knows"),
+        (b"this is a text file called cat.jpg", "not an image in a format TorchCodec or PIL knows"),
         (b"", "empty file"),
     ],
     ids=["truncated-jpeg", "text", "empty"],

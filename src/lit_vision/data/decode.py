@@ -1,7 +1,9 @@
 """Decode any image file to RGB uint8 (3, H, W) and cut per-sample crops, for DataLoader workers.
 
-torchvision.io decodes JPEG (grey, RGB, CMYK), PNG (any mode, 8 or 16 bit), WebP and GIF; PIL takes the rest
-(BMP, TIFF, ...). Unreadable files raise `UnreadableImage` with the reason, for the DataModule to skip or report.
+TorchCodec decodes JPEG (grey, RGB, CMYK), PNG (any mode, 8 or 16 bit), WebP, GIF (first frame of animations) and
+AVIF; PIL takes the rest (BMP, TIFF, PPM, ...). Both turn images upright by their EXIF orientation, as viewers do.
+Unreadable files raise `UnreadableImage` with the reason, for the DataModule to skip or report. `jpeg_size` and
+`decode_jpegs` serve batched decoding on the GPU (nvJPEG): workers read the header only, the device decodes.
 """
 
 import io
@@ -11,7 +13,8 @@ import re
 
 import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image
+import torch.nn.functional as F
+from torchcodec.decoders import decode_image, decode_jpeg
 from torchvision.transforms.v2 import functional as TF
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".bmp", ".ppm", ".pgm", ".pbm", ".tif", ".tiff")
@@ -21,7 +24,7 @@ Box = tuple[int, int, int, int]  # top, left, height, width
 
 
 class UnreadableImage(Exception):
-    """A file that neither torchvision.io nor PIL can decode (corrupt, truncated, not an image)."""
+    """A file that neither TorchCodec nor PIL can decode (corrupt, truncated, not an image)."""
 
 
 def is_image_file(name: str) -> bool:
@@ -37,10 +40,10 @@ def _to_uint8(image: torch.Tensor) -> torch.Tensor:
 
 
 def _decode_with_pil(data: bytes) -> torch.Tensor:
-    from PIL import Image
+    from PIL import Image, ImageOps
 
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
+    with Image.open(io.BytesIO(data)) as opened:
+        image = ImageOps.exif_transpose(opened)  # upright, as TorchCodec returns them
         if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
             array = np.asarray(image).astype(np.int64)
             array = (array >> 8 if array.max() > 255 else array).clip(0, 255).astype(np.uint8)
@@ -52,24 +55,32 @@ def _decode_with_pil(data: bytes) -> torch.Tensor:
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
-def decode_rgb(data: bytes) -> torch.Tensor:
-    """Bytes of an image file -> uint8 RGB (3, H, W); alpha is dropped, grey is repeated, 16 bit is scaled."""
-    if not data:
+def _reason(error: Exception) -> str:
+    """ "decode_rows, .../DecodePng.cpp:316, decode_png failed: Out of bound read. ..." -> its first sentence
+    without the source location."""
+    return re.sub(r"^.*?\.cpp:\d+,\s*", "", " ".join(str(error).split())).split(". ")[0].rstrip(".")
+
+
+def decode_rgb(data: bytes | torch.Tensor) -> torch.Tensor:
+    """Bytes of an image file -> uint8 RGB (3, H, W); alpha is dropped, grey is repeated, 16 bit keeps the high byte,
+    animations give their first frame."""
+    if len(data) == 0:
         raise UnreadableImage("empty file")
     try:
-        return _to_uint8(decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB))
-    except RuntimeError as error:
-        # "decode_jpeg, .../decode_jpeg.cpp:171, Image is incomplete or truncated" -> the part after the source line
-        torchvision_reason = re.sub(r"^.*?\.cpp:\d+,\s*", "", " ".join(str(error).split())).split(". ")[0]
+        image = decode_image(data, mode="RGB", output_dtype="auto")
+        return _to_uint8(image[0] if image.ndim == 4 else image)
+    except (RuntimeError, ValueError) as error:  # ValueError: a format TorchCodec does not know (BMP, TIFF, ...)
+        torchcodec_reason = _reason(error)
     from PIL import UnidentifiedImageError
 
+    data = data.numpy().tobytes() if isinstance(data, torch.Tensor) else data
     try:
         return _decode_with_pil(data)
     except UnidentifiedImageError:
-        raise UnreadableImage("not an image in a format torchvision or PIL knows") from None
+        raise UnreadableImage("not an image in a format TorchCodec or PIL knows") from None
     except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ... on broken files
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise UnreadableImage(f"{reason}; torchvision: {torchvision_reason}") from None
+        raise UnreadableImage(f"{reason}; torchcodec: {torchcodec_reason}") from None
 
 
 def read_rgb(path: str) -> torch.Tensor:
@@ -122,6 +133,48 @@ def center_box(height: int, width: int, size: int, crop_pct: float) -> Box:
 
 
 def crop_resize(image: torch.Tensor, box: Box, size: int, interpolation: str = "bilinear") -> torch.Tensor:
+    """Cut `box` and resize it to `size` x `size` with antialiasing (torchvision's `resize`, the same pixels). uint8
+    on the CPU resizes in the channels-last layout the decoders return and keeps it (strides (1, 3 * size, 3)):
+    the batch collation makes the copy that `.contiguous()` would."""
     top, left, h, w = box
     crop = image[:, top : top + h, left : left + w]
+    if image.dtype == torch.uint8 and image.device.type == "cpu":  # the native uint8 kernels run on channels-last
+        crop = crop[None].contiguous(memory_format=torch.channels_last)
+        return F.interpolate(crop, size=(size, size), mode=interpolation, antialias=True, align_corners=False)[0]
     return TF.resize(crop, [size, size], interpolation=INTERPOLATIONS[interpolation], antialias=True)
+
+
+# --- batched decoding on the device ------------------------------------------------------------------------------
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) of a JPEG that `decode_jpegs` can decode on the GPU as is (grey or YCbCr, no EXIF rotation),
+    read from its header; None for anything else (other formats, CMYK, rotated, unreadable header), which the
+    workers decode on the CPU."""
+    if data[:3] != b"\xff\xd8\xff":
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "JPEG" or image.mode not in ("RGB", "L"):
+                return None
+            if "exif" in image.info and image.getexif().get(0x0112, 1) != 1:  # 0x0112: orientation
+                return None
+            return image.height, image.width
+    except Exception:  # a broken header: the CPU path reports it with its reason
+        return None
+
+
+def decode_jpegs(encoded: list[torch.Tensor], device: torch.device | str) -> list[torch.Tensor]:
+    """JPEG bytes (1-D uint8 tensors on the CPU) -> uint8 RGB (3, H, W) tensors on `device`: one batched nvJPEG call
+    on CUDA, one decode after another on the CPU. A batch with a file that fails is decoded again one by one, on the
+    CPU, by `decode_rgb`, so that each failure raises `UnreadableImage` alone (the result then holds the exception)."""
+    try:
+        return decode_jpeg(list(encoded), mode="RGB", device=device)
+    except RuntimeError:
+        decoded = []
+        for data in encoded:
+            try:
+                decoded.append(decode_rgb(data).to(device))
+            except UnreadableImage as error:
+                decoded.append(error)
+        return decoded

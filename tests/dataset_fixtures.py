@@ -118,6 +118,16 @@ def imagenet_args(tmp_path: Path) -> list[str]:
             "--data.init_args.num_workers", "0", *CPU_PRECISION]  # fmt: skip
 
 
+def imagenet_shards_args(tmp_path: Path) -> list[str]:
+    """The small image folder of `imagenet_args` written as LitData shards (`lit-vision data optimize`), for the
+    streaming configs (configs/imagenet/*_streaming.yaml)."""
+    from lit_vision.data.optimize import optimize_image_folder
+
+    args = imagenet_args(tmp_path)
+    optimize_image_folder(tmp_path / "imagenet", tmp_path / "imagenet_shards")
+    return [*args[:1], str(tmp_path / "imagenet_shards"), *args[2:]]
+
+
 def write_parallel_text(root: Path, sizes: dict[str, int] | None = None, seed: int = 0) -> Path:
     """`root/{split}.src` and `root/{split}.tgt`, aligned lines: a toy language whose words map one to one onto the
     target's, which lists them in reverse order."""
@@ -151,6 +161,7 @@ FIXTURES: dict[str, Callable[[Path], list[str]]] = {
     "cifar10": cifar10_args,
     "cifar100": cifar100_args,
     "imagenet": imagenet_args,
+    "imagenet/swin_t_streaming": imagenet_shards_args,
     "text": text_args,
     "finetune": finetune_args,
 }

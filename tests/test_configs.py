@@ -22,11 +22,12 @@ def config_id(path: Path) -> str:
     return str(path.relative_to(CONFIGS))
 
 
-def dataset_args(group: str, tmp_path: Path) -> list[str]:
-    """Arguments that point a real-data config at small generated files in that data set's format."""
+def dataset_args(group: str, tmp_path: Path, name: str = "") -> list[str]:
+    """Arguments that point a real-data config at small generated files in that data set's format (a fixture of
+    `group/name` first, e.g. imagenet/swin_t_streaming, else of the group)."""
     import dataset_fixtures
 
-    make = dataset_fixtures.FIXTURES.get(group)
+    make = dataset_fixtures.FIXTURES.get(f"{group}/{name}") or dataset_fixtures.FIXTURES.get(group)
     if make is None:
         pytest.fail(f"configs/{group}/ has no data fixture: add one to tests/dataset_fixtures.py")
     return make(tmp_path)
@@ -40,6 +41,6 @@ def test_config_runs_fast_dev_run(config: Path, lit_vision, tmp_path):
     else:
         args = ["fit", "--config", str(config)]
         if group is not None:
-            args += dataset_args(group, tmp_path)
+            args += dataset_args(group, tmp_path, config.stem)
     result = lit_vision(*args, "--trainer.fast_dev_run", "true")
     assert result.returncode == 0, f"{config_id(config)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("lit_vision.sweep.command:run", "run a wandb sweep file locally (optuna, offline runs, resumable)"),
     "export": ("lit_vision.export.command:run", "export a model as ONNX, torch.export (pt2) or a timm local-dir"),
     "crosscheck": ("lit_vision.crosscheck.command:run", "compare a model with its reference twin (timm, torch.nn)"),
+    "data": ("lit_vision.data.command:run", "data-set tools: `data optimize` writes LitData shards for streaming"),
 }
 
 USAGE = "usage: lit-vision [-h] [--version] {command} ..."

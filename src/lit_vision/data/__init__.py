@@ -7,6 +7,7 @@ _EXPORTS = {
     "CIFAR10DataModule": "lit_vision.data.cifar",
     "CIFAR100DataModule": "lit_vision.data.cifar",
     "ImageFolderDataModule": "lit_vision.data.image_folder",
+    "StreamingImageDataModule": "lit_vision.data.streaming",
     "SequenceDataModule": "lit_vision.data.sequence",
 }
 

@@ -83,13 +83,16 @@ def decode_rgb(data: bytes | torch.Tensor) -> torch.Tensor:
         raise UnreadableImage(f"{reason}; torchcodec: {torchcodec_reason}") from None
 
 
-def read_rgb(path: str) -> torch.Tensor:
+def read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as file:
-            data = file.read()
+            return file.read()
     except OSError as error:
         raise UnreadableImage(f"cannot read: {error.strerror or error}") from None
-    return decode_rgb(data)
+
+
+def read_rgb(path: str) -> torch.Tensor:
+    return decode_rgb(read_bytes(path))
 
 
 # --- crop geometry -------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Image folders in the ImageNet layout: `train/<class>/*`, `val/<class>/*`, optional `test/<class>/*`, and an
 unlabeled `predict_dir` for `lit-vision predict`.
 
-Workers read and decode each file (torchvision.io, PIL for the rest), cut the crop (random-resized for training,
+Workers read and decode each file (TorchCodec, PIL for the rest), cut the crop (random-resized for training,
 resize + center crop by `crop_pct` for evaluation), resize it to `image_size` and flip it, all in uint8 (cheap per
 image). Batches travel as uint8 (a quarter of float32); RandAugment, normalization (fused with the float conversion)
 and random erasing run batched on the device. Unreadable files are skipped
@@ -24,10 +24,14 @@ from lit_vision.data.decode import (
     UnreadableImage,
     center_box,
     crop_resize,
+    decode_rgb,
     is_image_file,
+    jpeg_size,
     random_resized_box,
+    read_bytes,
     read_rgb,
 )
+from lit_vision.data.device_decode import EncodedBatch, EncodedCrop, collate_encoded
 from lit_vision.data.loading import default_num_workers, make_loader, on_cuda
 from lit_vision.data.rand_augment import check_rand_augment_options, rand_augment_by_policy
 from lit_vision.data.sampling import ResumableDataModule
@@ -111,6 +115,7 @@ class ImageFiles(Dataset):
         labeled: bool = True,
         substitute: bool = False,
         hflip: bool = False,
+        decode_on_device: bool = False,
     ) -> None:
         self.samples = samples
         self.size, self.train = size, train
@@ -118,19 +123,29 @@ class ImageFiles(Dataset):
         self.interpolation = interpolation
         self.labeled, self.substitute = labeled, substitute
         self.hflip = hflip
+        self.decode_on_device = decode_on_device  # JPEGs become `EncodedCrop`s (see `collate_encoded`)
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def load(self, index: int) -> torch.Tensor:
-        image = read_rgb(self.samples[index][0])
-        _, height, width = image.shape
-        if self.train:
-            box = random_resized_box(height, width, self.scale, self.ratio, random)
+    def load(self, index: int) -> torch.Tensor | EncodedCrop:
+        path = self.samples[index][0]
+        if self.decode_on_device:
+            data = read_bytes(path)
+            size = jpeg_size(data)
+            if size is not None:  # the same draws, in the same order, as decoding here
+                box = self.box(*size)
+                return EncodedCrop(data, box, self.hflip and random.random() < 0.5, path)
+            image = decode_rgb(data)
         else:
-            box = center_box(height, width, self.size, self.crop_pct)
-        image = crop_resize(image, box, self.size, self.interpolation)
+            image = read_rgb(path)
+        image = crop_resize(image, self.box(image.shape[1], image.shape[2]), self.size, self.interpolation)
         return image.flip(-1) if self.hflip and random.random() < 0.5 else image
+
+    def box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        if self.train:
+            return random_resized_box(height, width, self.scale, self.ratio, random)
+        return center_box(height, width, self.size, self.crop_pct)
 
     def target(self, index: int) -> int | str:
         path, label = self.samples[index]
@@ -192,6 +207,8 @@ class ImageFolderDataModule(ResumableDataModule):
         predict_dir: a folder of unlabeled images (searched recursively) for ``lit-vision predict``.
         num_classes: read from the training class folders when None; give it when ``data_dir`` has no training
             split (prediction on another machine).
+        decode_device: where JPEGs are decoded: "cpu" (in the workers) or "cuda" (the workers read the files, the
+            GPU decodes each batch in one nvJPEG call, then crops and resizes; other formats stay on the workers).
     """
 
     in_chans = 3
@@ -224,6 +241,7 @@ class ImageFolderDataModule(ResumableDataModule):
         test_dir: str = "test",
         predict_dir: str | None = None,
         num_classes: int | None = None,
+        decode_device: Literal["cpu", "cuda"] = "cpu",
     ) -> None:
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
@@ -241,6 +259,10 @@ class ImageFolderDataModule(ResumableDataModule):
         )
         if num_workers is not None and num_workers < 0:
             raise ValueError(f"num_workers={num_workers} must be >= 0 (or null for min(8, CPUs))")
+        if decode_device not in ("cpu", "cuda"):
+            raise ValueError(f"decode_device={decode_device!r} is not supported; use 'cpu' or 'cuda'")
+        if decode_device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("decode_device='cuda' needs a CUDA GPU and this machine has none; use decode_device: cpu")
         self.save_hyperparameters(ignore=["num_classes"])  # the model's num_classes is the one logged
         self.hparams.mean = tuple(mean) if mean is not None else IMAGENET_MEAN
         self.hparams.std = tuple(std) if std is not None else IMAGENET_STD
@@ -282,6 +304,7 @@ class ImageFolderDataModule(ResumableDataModule):
             labeled=labeled,
             substitute=train,
             hflip=train and hp.hflip,
+            decode_on_device=hp.decode_device != "cpu",
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -328,7 +351,12 @@ class ImageFolderDataModule(ResumableDataModule):
             shuffle=False,
             num_workers=self.num_workers,
             pin_memory=on_cuda(self.trainer),
+            collate_fn=self.collate_fn,
         )
+
+    @property
+    def collate_fn(self):
+        return collate_encoded if self.hparams.decode_device != "cpu" else None
 
     def train_dataloader(self) -> DataLoader:
         """Sharded over DDP ranks, seeded per epoch, resumable mid-epoch (see `lit_vision.data.sampling`); the
@@ -343,6 +371,7 @@ class ImageFolderDataModule(ResumableDataModule):
             drop_last=len(dataset) > self.batch_size,
             aug_repeats=self.hparams.aug_repeats,
             persistent_workers=self.num_workers > 0,
+            collate_fn=self.collate_fn,
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -374,6 +403,9 @@ class ImageFolderDataModule(ResumableDataModule):
         if isinstance(batch, torch.Tensor):  # the model's example_input_array (Lightning's model summary)
             return batch
         images, targets, problems = batch
+        if isinstance(images, EncodedBatch):  # decode_device: the JPEGs of the batch, decoded where it now lives
+            images, failed = images.decode(self.image_size, self.hparams.interpolation)
+            problems = [failed.get(position, problem) for position, problem in enumerate(problems)]
         training = self.trainer is not None and self.trainer.training
         failed = [problem for problem in problems if problem]
         if failed:

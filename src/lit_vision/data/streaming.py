@@ -103,8 +103,10 @@ class ShardedImages(StreamingDataset):
 
 
 class ResumableStreamingLoader(StreamingDataLoader):
-    """litdata's StreamingDataLoader, whose state a restore may hand it twice (the DataModule's copy, then
-    Lightning's own): the second, equal one is ignored (loading twice would move the worker cursor twice)."""
+    """litdata's StreamingDataLoader for resumed Lightning runs: a restore may hand it the same state twice (the
+    DataModule's copy, then Lightning's own), loaded once; and the pass after a restore ends the restored epoch even
+    when Lightning stops it at len(self) without exhausting the loader (litdata would replay that epoch's remainder
+    as the next epoch)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -31,18 +31,12 @@ from lit_vision.data.decode import (
     read_bytes,
     read_rgb,
 )
+from lit_vision.data.device_augment import DeviceAugmentation, check_crop_options
 from lit_vision.data.device_decode import EncodedBatch, EncodedCrop, collate_encoded
 from lit_vision.data.loading import default_num_workers, make_loader, on_cuda
-from lit_vision.data.rand_augment import check_rand_augment_options, rand_augment_by_policy
+from lit_vision.data.rand_augment import check_rand_augment_options
 from lit_vision.data.sampling import ResumableDataModule
-from lit_vision.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    normalize,
-    random_erasing,
-    random_rotation,
-    to_float,
-)
+from lit_vision.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 Sample = tuple[str, int]
 
@@ -168,7 +162,7 @@ class ImageFiles(Dataset):
 
 
 # --- the DataModule ------------------------------------------------------------------------------------------------
-class ImageFolderDataModule(ResumableDataModule):
+class ImageFolderDataModule(DeviceAugmentation, ResumableDataModule):
     """Image folders in the ImageNet layout (``<split>/<class>/<image>``), decoded and cropped in the loader workers.
 
     RandAugment runs per sample on the device, drawn from the per-rank, per-batch generator, resampling with
@@ -245,14 +239,9 @@ class ImageFolderDataModule(ResumableDataModule):
     ) -> None:
         super().__init__()
         check_positive(batch_size=batch_size, image_size=image_size)
-        if not 0 < crop_pct <= 1:
-            raise ValueError(f"crop_pct={crop_pct} must lie in (0, 1]; 0.875 is the usual ImageNet value")
-        if not (0 < scale[0] <= scale[1] <= 1 and 0 < ratio[0] <= ratio[1]):
-            raise ValueError(f"scale={scale} must satisfy 0 < min <= max <= 1 and ratio={ratio} 0 < min <= max")
+        check_crop_options(crop_pct, scale, ratio, interpolation)
         if on_corrupt not in ("skip", "error"):
             raise ValueError(f"on_corrupt={on_corrupt!r} is not supported; use 'skip' or 'error'")
-        if interpolation not in ("bilinear", "bicubic"):
-            raise ValueError(f"interpolation={interpolation!r} is not supported; use 'bilinear' or 'bicubic'")
         check_non_negative(rotation_degrees=rotation_degrees, aug_repeats=aug_repeats)
         check_rand_augment_options(
             randaugment_ops, randaugment_magnitude, randaugment_magnitude_std, randaugment_policy
@@ -417,21 +406,4 @@ class ImageFolderDataModule(ResumableDataModule):
                     targets = [target for target, kept in zip(targets, keep) if kept]
                 else:
                     targets = targets[torch.tensor(keep, device=targets.device)]
-        hp = self.hparams
-        if training:  # one generator per batch, seeded from (seed, rank, batch): a resumed run draws the same
-            generator = self.training_order.augmentation_generator(
-                images.device, getattr(self.trainer, "global_rank", 0)
-            )
-            images = random_rotation(images, hp.rotation_degrees, generator=generator)
-            images = self.rand_augment(images, generator)
-        images = normalize(images, tuple(hp.mean), tuple(hp.std)) if hp.normalize else to_float(images)
-        if training and hp.erase_prob > 0:
-            images = random_erasing(images, hp.erase_prob, generator=generator)
-        return images.contiguous(), targets
-
-    def rand_augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        hp = self.hparams
-        return rand_augment_by_policy(
-            images, hp.randaugment_policy, hp.randaugment_ops, hp.randaugment_magnitude, hp.randaugment_magnitude_std,
-            hp.randaugment_increasing, generator, tuple(hp.mean), hp.interpolation,
-        )  # fmt: skip
+        return self.augment_on_device(images, training), targets

@@ -2,8 +2,11 @@
 
 ImageFolder: the same generated JPEGs (ImageNet-like ~500x375, ImageNet layout in a temp dir), the same batch size and
 workers. torchvision: `ImageFolder` (PIL decode) + RandomResizedCrop(224) + flip + ToTensor + Normalize in the
-workers, float32 batches. Ours: `ImageFolderDataModule` (torchvision.io decode, crop + resize in uint8 in the workers,
-uint8 batches; flip + normalize batched on the device in `on_after_batch_transfer`, which is timed too).
+workers, float32 batches. Ours: `ImageFolderDataModule` (TorchCodec decode, crop + resize in uint8 in the workers,
+uint8 batches; normalize batched on the device in `on_after_batch_transfer`, which is timed too), beside the same
+DataModule with its previous decoding (torchvision.io + `TF.resize`) and, on CUDA, with `decode_device: cuda` (JPEG
+bytes to the GPU, one nvJPEG call per batch, crop + resize there). `benchmarks/decode_profile.py` splits the time
+per image by stage.
 
 CIFAR: 50,000 32x32 images in memory. torchvision: a dataset of PIL images (as torchvision.datasets.CIFAR10 returns
 them) + RandomCrop(32, 4) + flip + ToTensor + Normalize. Ours: `CIFAR10DataModule` (one uint8 gather per batch, crop +
@@ -15,7 +18,7 @@ the workers and is timed with ours; the loader-only row shows what the CPU side 
 Each epoch is timed after a warm-up epoch (persistent workers on both sides); the sides alternate over `--repeats`
 rounds and the best epoch of each is reported, which keeps a shared machine from favouring either side.
 
-    python benchmarks/data_pipeline.py --images 512 --workers 2
+    python benchmarks/data_pipeline.py --images 512 --workers 2 --skip cifar
     python benchmarks/data_pipeline.py --device cuda --workers 8 --batch-size 128
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import random
 import sys
 import tempfile
 import time
@@ -35,6 +39,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lit_vision.data import CIFAR10DataModule, ImageFolderDataModule
 from lit_vision.data.cifar import InMemoryImages, collate_batch
+from lit_vision.data.image_folder import ImageFiles
 from lit_vision.data.loading import available_cpus
 from lit_vision.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
@@ -109,12 +114,39 @@ def image_folder_rates(root: Path, args, device: torch.device) -> dict[str, floa
     dm.trainer = _Training()
     ours_loader = DataLoader(dm.datasets["train"], batch_size=args.batch_size, shuffle=True,
                              num_workers=args.workers, pin_memory=pin, persistent_workers=args.workers > 0)  # fmt: skip
+    previous = PreviousImageFiles(dm.datasets["train"].samples, size=224, train=True, hflip=True)
+    previous_loader = DataLoader(previous, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
+                                 pin_memory=pin, persistent_workers=args.workers > 0)  # fmt: skip
     sides = {
         "torchvision ImageFolder": (reference_loader, None),
         "ours": (ours_loader, dm.on_after_batch_transfer),
         "ours, loader only (uint8 batches; the device step left to a GPU)": (ours_loader, None),
+        "ours with the previous decoding (torchvision.io, TF.resize)": (previous_loader, dm.on_after_batch_transfer),
     }
+    if device.type == "cuda":
+        gpu = ImageFolderDataModule(str(root), batch_size=args.batch_size, image_size=224, num_workers=args.workers,
+                                    decode_device="cuda")  # fmt: skip
+        gpu.setup("fit")
+        gpu.trainer = _Training()
+        gpu_loader = DataLoader(gpu.datasets["train"], batch_size=args.batch_size, shuffle=True, pin_memory=pin,
+                                num_workers=args.workers, persistent_workers=args.workers > 0,
+                                collate_fn=gpu.collate_fn)  # fmt: skip
+        sides["ours, decode_device: cuda (nvJPEG per batch)"] = (gpu_loader, gpu.on_after_batch_transfer)
     return best_rate(sides, device, args.repeats)
+
+
+class PreviousImageFiles(ImageFiles):
+    """The worker side before TorchCodec: torchvision.io decoding and `TF.resize` of a CHW crop."""
+
+    def load(self, index: int) -> torch.Tensor:
+        from torchvision.io import ImageReadMode, decode_image
+        from torchvision.transforms.v2 import functional as TF
+
+        data = Path(self.samples[index][0]).read_bytes()
+        image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+        top, left, h, w = self.box(image.shape[1], image.shape[2])
+        image = TF.resize(image[:, top : top + h, left : left + w], [self.size, self.size], antialias=True)
+        return image.flip(-1) if self.hflip and random.random() < 0.5 else image
 
 
 class PILImages(Dataset):

@@ -214,9 +214,10 @@ class WindowAttention(nn.Module):
         dropout_p = self.attn_drop_p if self.training else 0.0
         weights = None
         if need_weights or not self._use_sdpa(x):
-            # logits viewed per image (B, nW, heads, N, N), so the per-window term broadcasts over the batch
+            # logits viewed per image (B, nW, heads, N, N), so the per-window term broadcasts over the batch; the add is
+            # out of place: in place on the view, autograd would copy the logits' gradient twice (CopySlices)
             logits = ((q * self.scale) @ k.transpose(-2, -1)).view(-1, num_windows, heads, num_tokens, num_tokens)
-            weights = logits.add_(mask).softmax(dim=-1).view(num_windows_total, heads, num_tokens, num_tokens)
+            weights = (logits + mask).softmax(dim=-1).view(num_windows_total, heads, num_tokens, num_tokens)
             out = F.dropout(weights, dropout_p, training=dropout_p > 0) @ v
         else:
             per_image = (-1, num_windows, heads, num_tokens, self.head_dim)  # SDPA broadcasts the mask over batch dims

@@ -1,0 +1,149 @@
+"""Where a Swin train step spends its time: torch.profiler over a few train steps (forward + cross-entropy + backward +
+AdamW), self CPU time grouped into buckets (GEMMs, attention, memory passes, norms, activations, optimizer, ...) and
+the top operators, for ours and (with ``--timm``) timm's same network.
+
+    python benchmarks/swin_profile.py --batch 16 --steps 3 --threads 2 --timm
+
+Self time per operator is what the profiler attributes to the op itself (children excluded), so the buckets add up to
+the profiled step time; "% of step" is the share of the summed self CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
+
+# operator name (without "aten::") -> bucket; anything not listed goes to "other"
+BUCKETS = {
+    "GEMM (linear/bmm/conv)": (
+        "addmm",
+        "mm",
+        "bmm",
+        "matmul",
+        "linear",
+        "convolution",
+        "mkldnn_convolution",
+        "baddbmm",
+    ),
+    "attention kernel (SDPA)": (
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_flash_attention_for_cpu_backward",
+    ),
+    "softmax fwd/bwd": ("_softmax", "_softmax_backward_data"),
+    "copies (contiguous/clone/cat/pad)": ("copy_", "clone", "cat", "constant_pad_nd", "_to_copy", "contiguous"),
+    "roll / gather / scatter": (
+        "roll",
+        "index_select",
+        "index",
+        "gather",
+        "index_add_",
+        "index_put_",
+        "scatter",
+        "embedding_dense_backward",
+        "index_copy_",
+    ),
+    "LayerNorm fwd/bwd": ("native_layer_norm", "native_layer_norm_backward"),
+    "GELU fwd/bwd": ("gelu", "gelu_backward"),
+    "elementwise (add/mul/fill)": (
+        "add",
+        "add_",
+        "mul",
+        "mul_",
+        "fill_",
+        "zero_",
+        "where",
+        "masked_fill",
+        "masked_fill_",
+        "div",
+        "div_",
+        "sum",
+    ),
+    "AdamW": (
+        "_foreach_add_",
+        "_foreach_mul_",
+        "_foreach_addcmul_",
+        "_foreach_addcdiv_",
+        "_foreach_sqrt",
+        "_foreach_div_",
+        "_foreach_lerp_",
+        "_foreach_add",
+        "_foreach_sqrt_",
+        "_foreach_maximum_",
+        "_foreach_sub_",
+        "_fused_adamw_",
+        "_foreach_div",
+        "_foreach_mul",
+        "_foreach_pow",
+        "_foreach_neg",
+        "_foreach_reciprocal_",
+    ),
+}
+OP_TO_BUCKET = {op: bucket for bucket, ops in BUCKETS.items() for op in ops}
+
+
+def build(kind: str, batch: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    import timm
+
+    from lit_vision.interop.timm import from_timm
+
+    torch.manual_seed(0)
+    reference = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False)
+    model = reference if kind == "timm" else from_timm(reference)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, 224, 224, generator=generator)
+    labels = torch.randint(0, 1000, (batch,), generator=generator)
+    return model.train(), images, labels
+
+
+def breakdown(kind: str, batch: int, steps: int, top: int) -> None:
+    model, images, labels = build(kind, batch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+
+    def step() -> None:
+        F.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    by_op: dict[str, float] = collections.Counter()
+    for event in prof.key_averages():
+        by_op[event.key] += event.self_cpu_time_total
+    total = sum(by_op.values())
+    buckets: dict[str, float] = collections.Counter()
+    for op, micros in by_op.items():
+        buckets[OP_TO_BUCKET.get(op.removeprefix("aten::"), "other")] += micros
+    print(f"\n### {kind}: batch {batch}, {steps} steps, {total / steps / 1e6:.3f} s/step (profiled)\n")
+    print("| bucket | % of step | s/step |\n|---|---|---|")
+    for bucket, micros in sorted(buckets.items(), key=lambda item: -item[1]):
+        print(f"| {bucket} | {100 * micros / total:.1f} % | {micros / steps / 1e6:.3f} |")
+    print(f"\n| top ops ({kind}) | % of step | calls/step |\n|---|---|---|")
+    calls = {event.key: event.count for event in prof.key_averages()}
+    for op, micros in sorted(by_op.items(), key=lambda item: -item[1])[:top]:
+        print(f"| {op} | {100 * micros / total:.1f} % | {calls[op] // steps} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--top", type=int, default=25, help="operators listed")
+    parser.add_argument("--timm", action="store_true", help="also profile timm's network")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    for kind in ["ours"] + (["timm"] if args.timm else []):
+        breakdown(kind, args.batch, args.steps, args.top)
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; command: python {' '.join(sys.argv)}")
+
+
+if __name__ == "__main__":
+    main()

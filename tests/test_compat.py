@@ -142,6 +142,19 @@ def test_averaged_model(tmp_path):
     assert isinstance(average, torch.optim.swa_utils.AveragedModel) and int(average.n_averaged) == 4
 
 
+def test_set_model_parallel_sizes():
+    """The sizes reach the mesh check of ModelParallelStrategy (it raises on a shape that misses the world size)."""
+    import pytest
+    from lightning.fabric.strategies.model_parallel import _setup_device_mesh
+    from lightning.pytorch.strategies import ModelParallelStrategy
+
+    strategy = ModelParallelStrategy()
+    _compat.set_model_parallel_sizes(strategy, 3, 1)
+    assert (strategy._data_parallel_size, strategy._tensor_parallel_size) == (3, 1)
+    with pytest.raises(RuntimeError, match="data_parallel_size=3"):
+        _setup_device_mesh(strategy._data_parallel_size, strategy._tensor_parallel_size, 2, torch.device("cpu"))
+
+
 def test_set_peak_flops(tmp_path):
     from lightning.pytorch.callbacks import ThroughputMonitor
 

@@ -81,6 +81,13 @@ def averaged_model(callback: Any) -> Any:
     return callback._average_model
 
 
+def set_model_parallel_sizes(strategy: Any, data_parallel: int, tensor_parallel: int) -> None:
+    """Set a ModelParallelStrategy's mesh shape before its `setup_environment` builds the device mesh (its
+    constructor takes only numbers fixed in advance or "auto" = nodes x processes per node)."""
+    strategy._data_parallel_size = data_parallel
+    strategy._tensor_parallel_size = tensor_parallel
+
+
 def set_peak_flops(monitor: Any, flops: float) -> None:
     """Give a ThroughputMonitor (after its `setup`) the peak FLOP/s of one device, for MFU on devices Lightning's
     table lacks."""

@@ -26,7 +26,12 @@ from lit_vision.callbacks.media import (
 
 
 def attention_source(pl_module: nn.Module) -> nn.Module | None:
-    """The module whose `get_attention_maps` to call: the LightningModule itself or its `net`."""
+    """The module whose `get_attention_maps` to call: the LightningModule itself or its `net`; None for a model
+    sharded by FSDP2 (rank 0 alone cannot run its forward)."""
+    from lit_vision.strategies import is_sharded
+
+    if is_sharded(pl_module):
+        return None
     for module in (pl_module, getattr(pl_module, "net", None)):
         if module is not None and callable(getattr(module, "get_attention_maps", None)):
             return module

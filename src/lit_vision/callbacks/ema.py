@@ -53,6 +53,17 @@ class EMA(WeightAveraging):
         self._step = 0
         self._swapped = False
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy
+
+        if stage == "fit" and isinstance(trainer.strategy, DeepSpeedStrategy | FSDPStrategy | ModelParallelStrategy):
+            raise ValueError(
+                f"the EMA callback keeps a full, unsharded copy of the model and cannot average a model sharded by "
+                f"trainer.strategy={type(trainer.strategy).__name__}; remove EMA from trainer.callbacks or train "
+                "with configs/trainer/ddp.yaml"
+            )
+        super().setup(trainer, pl_module, stage)
+
     def decay_at(self, step: int) -> float:
         """Decay used for the update after optimizer step `step` (1-based)."""
         if not self.warmup:

@@ -26,7 +26,10 @@ class ModelSummaryLogger(Callback):
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        self.stats = model_stats(pl_module, self.macs)
+        from lit_vision.strategies import is_sharded
+
+        # a forward pass of a sharded model on rank 0 alone would wait for the other ranks' all-gathers
+        self.stats = model_stats(pl_module, self.macs and not is_sharded(pl_module))
         rank_zero_info(summary_line(self.stats))
         for logger in trainer.loggers:
             logger.log_metrics(self.stats, step=0)

@@ -303,6 +303,19 @@ class ImageClassifier(L.LightningModule):
             self.net.compile(**options)  # compiles forward in place: parameter names stay as they are
             self._compiled = True
 
+    def configure_model(self) -> None:
+        """Under `lit_vision.strategies.FSDP2Strategy` (configs/trainer/fsdp.yaml), shard `net` across processes."""
+        from lightning.pytorch.strategies import ModelParallelStrategy
+
+        strategy = self.trainer.strategy if attached_trainer(self) is not None else None
+        if callable(getattr(strategy, "shard", None)):
+            strategy.shard(self.net)
+        elif isinstance(strategy, ModelParallelStrategy):
+            raise ValueError(
+                f"trainer.strategy={type(strategy).__name__} leaves lit-vision models unsharded; use "
+                "lit_vision.strategies.FSDP2Strategy (--config configs/trainer/fsdp.yaml)"
+            )
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         for key in ("state_dict", "current_model_state"):  # the latter is the raw model when EMA is on
             if key in checkpoint:

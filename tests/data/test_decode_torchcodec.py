@@ -116,7 +116,7 @@ def test_jpeg_size_reads_only_what_the_device_decodes_as_is():
     exif[0x0112] = 6
     assert jpeg_size(MODES["jpeg-RGB"]()) == (37, 53)
     assert jpeg_size(MODES["jpeg-L"]()) == (37, 53)
-    for other in ("jpeg-CMYK", "png-RGB", "webp-lossy"):
+    for other in ("jpeg-CMYK", "jpeg-RGB-progressive-420", "png-RGB", "webp-lossy"):
         assert jpeg_size(MODES[other]()) is None, other
     assert jpeg_size(encode(IMAGE, "JPEG", exif=exif.tobytes())) is None
     assert jpeg_size(b"\xff\xd8\xff broken") is None

@@ -149,16 +149,16 @@ def crop_resize(image: torch.Tensor, box: Box, size: int, interpolation: str = "
 
 # --- batched decoding on the device ------------------------------------------------------------------------------
 def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(height, width) of a JPEG that `decode_jpegs` can decode on the GPU as is (grey or YCbCr, no EXIF rotation),
-    read from its header; None for anything else (other formats, CMYK, rotated, unreadable header), which the
-    workers decode on the CPU."""
+    """(height, width) of a JPEG that `decode_jpegs` can decode on the GPU as is (baseline, grey or YCbCr, no EXIF
+    rotation), read from its header; None for anything else (other formats, progressive, CMYK, rotated, unreadable
+    header), which the workers decode on the CPU."""
     if data[:3] != b"\xff\xd8\xff":
         return None
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.format != "JPEG" or image.mode not in ("RGB", "L"):
+            if image.format != "JPEG" or image.mode not in ("RGB", "L") or image.info.get("progressive"):
                 return None
             if "exif" in image.info and image.getexif().get(0x0112, 1) != 1:  # 0x0112: orientation
                 return None

@@ -2,9 +2,10 @@
 box and flip from the JPEG header alone; after the transfer, one `decode_jpegs` call (nvJPEG on CUDA) decodes the
 batch, and each image is cropped, resized and flipped on the device.
 
-Files the device cannot take as they are (PNG, CMYK JPEG, EXIF-rotated, ...) are decoded in the workers as with
-`decode_device: cpu` and travel decoded. Run with the batch on the CPU, the same code gives exactly the tensors the
-workers give (the tests check it that way); on CUDA the resize runs in float32 and may differ by 1 in a few pixels.
+Files the device does not take as they are (PNG, progressive or CMYK JPEG, EXIF-rotated, ...) are decoded in the
+workers as with `decode_device: cpu` and travel decoded. Run with the batch on the CPU, the same code gives exactly
+the tensors the workers give (the tests check it that way); on CUDA the resize runs in float32 and may differ by 1
+in a few pixels. A JPEG that fails to decode on the device is reported with its path and left black (no substitute).
 """
 
 from __future__ import annotations

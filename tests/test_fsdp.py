@@ -178,14 +178,15 @@ def test_each_swin_block_is_one_unit_and_outputs_and_gradients_stay(one_process_
 def test_a_network_without_the_named_blocks_gets_a_one_line_error(one_process_group):
     from torch.distributed.device_mesh import init_device_mesh
 
-    from lit_vision.nn.convmixer import ConvMixer
     from lit_vision.strategies import shard_network
 
-    net = ConvMixer(dim=8, depth=2, kernel_size=3, patch_size=2, num_classes=10)
-    with pytest.raises(ValueError, match=r"no module of ConvMixer matches wrap_modules=.*ConvMixerBlock"):
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 2))
+    with pytest.raises(
+        ValueError, match=r"no module of Sequential matches wrap_modules=.*torch.nn.modules.linear.Linear"
+    ):
         shard_network(net, init_device_mesh("cpu", (1,)))
-    shard_network(net, init_device_mesh("cpu", (1,)), ["ConvMixerBlock"])  # named by the user, it works
-    assert net(torch.rand(2, 3, 8, 8)).shape == (2, 10)
+    shard_network(net, init_device_mesh("cpu", (1,)), ["Linear"])  # named by the user, it works
+    assert net(torch.rand(3, 4)).shape == (3, 2)
 
 
 def test_plain_model_parallel_strategy_is_refused_with_the_fix():
@@ -197,3 +198,28 @@ def test_plain_model_parallel_strategy_is_refused_with_the_fix():
     model.trainer = type("FakeTrainer", (), {"strategy": ModelParallelStrategy()})()
     with pytest.raises(ValueError, match="use lit_vision.strategies.FSDP2Strategy"):
         model.configure_model()
+
+
+@pytest.mark.parametrize(
+    ("model", "overrides", "timm_name"),
+    [
+        ("ViTClassifier", {"embed_dim": 1024, "depth": 24, "num_heads": 16}, "vit_large_patch16_224"),
+        (
+            "SwinClassifier",
+            {"embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32)},
+            "swin_base_patch4_window7_224",
+        ),
+    ],
+)
+def test_large_presets_through_the_model_arguments_match_timm_parameter_counts(model, overrides, timm_name):
+    """ViT-L/16 (304.3 M) and Swin-B (87.8 M), as the README's FSDP commands set them, built on the meta device."""
+    import timm
+
+    import lit_vision.models
+
+    with torch.device("meta"):
+        ours = getattr(lit_vision.models, model)(num_classes=1000, **overrides)
+        reference = timm.create_model(timm_name, pretrained=False)
+    count = sum(p.numel() for p in ours.net.parameters())
+    assert count == sum(p.numel() for p in reference.parameters())
+    assert round(count / 1e6, 1) == {"vit_large_patch16_224": 304.3, "swin_base_patch4_window7_224": 87.8}[timm_name]

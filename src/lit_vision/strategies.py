@@ -20,7 +20,6 @@ import functools
 from datetime import timedelta
 from typing import Any
 
-import torch
 import torch.distributed as dist
 from lightning.fabric.plugins.collectives.torch_collective import default_pg_timeout
 from lightning.pytorch.strategies import ModelParallelStrategy
@@ -29,12 +28,13 @@ from torch.utils.checkpoint import checkpoint
 
 from lit_vision._compat import set_model_parallel_sizes
 
-# The transformer blocks of lit-vision's and timm's networks: each becomes one FSDP unit (all-gathered as a whole)
+# The repeated blocks of lit-vision's and timm's networks: each becomes one FSDP unit (all-gathered as a whole)
 DEFAULT_WRAP_MODULES = (
     "lit_vision.nn.vit.Block",
     "lit_vision.nn.swin_layers.SwinBlock",
     "lit_vision.nn.transformer_layers.TransformerEncoderLayer",
     "lit_vision.nn.transformer_layers.TransformerDecoderLayer",
+    "lit_vision.nn.convmixer.ConvMixerBlock",
     "timm.models.vision_transformer.Block",
     "timm.models.swin_transformer.SwinTransformerBlock",
 )
@@ -80,12 +80,12 @@ class FSDP2Strategy(ModelParallelStrategy):
 
     Each module whose class is in ``wrap_modules`` is one FSDP unit, the rest of the network another; the weights
     are broadcast from rank 0 before sharding (as DDP does), so every process starts from the same model. With
-    ``precision: bf16-mixed`` the gathered weights and the forward run in bfloat16 while shards, gradient reductions
-    and the optimizer stay float32.
+    ``precision: bf16-mixed`` the forward runs under bfloat16 autocast as with DDP (float32 shards, gathers,
+    reductions and optimizer; FSDP2's bfloat16 `MixedPrecisionPolicy` fails on BatchNorm networks such as ConvMixer).
 
     Args:
         wrap_modules: class paths (or bare class names) of the blocks to shard one by one; the default covers the
-            transformer blocks of lit-vision's and timm's ViT, Swin and Transformer.
+            blocks of lit-vision's ViT, Swin, Transformer and ConvMixer and of timm's ViT and Swin.
         activation_checkpointing: recompute each wrapped block's activations in the backward pass (less memory,
             about one more forward pass of compute).
         reshard_after_forward: free the gathered weights of a block after its forward (ZeRO-3; gathered again for
@@ -120,14 +120,6 @@ class FSDP2Strategy(ModelParallelStrategy):
         set_model_parallel_sizes(self, data_parallel=self.num_nodes * self.num_processes, tensor_parallel=1)
         super().setup_environment()
 
-    def mixed_precision_policy(self) -> Any:
-        """bfloat16 compute with float32 shards and reductions under ``precision: bf16-mixed``; None otherwise."""
-        from torch.distributed.fsdp import MixedPrecisionPolicy
-
-        if getattr(self.precision_plugin, "precision", None) != "bf16-mixed":
-            return None
-        return MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-
     def shard(self, net: nn.Module) -> None:
         """Shard `net` in place over all processes (`shard_network`). Called from the LightningModule's
         `configure_model`; a second call (test after fit) does nothing."""
@@ -137,7 +129,6 @@ class FSDP2Strategy(ModelParallelStrategy):
             self.wrap_modules,
             activation_checkpointing=self.activation_checkpointing,
             reshard_after_forward=self.reshard_after_forward,
-            mp_policy=self.mixed_precision_policy(),
         )
 
 

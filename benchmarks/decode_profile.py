@@ -1,7 +1,9 @@
 """Where the ImageFolder pipeline's time goes, per image, in one process and one thread: read, decode (TorchCodec,
 the previous torchvision.io, PIL), crop + resize (ours in uint8 channels-last, the previous `TF.resize` call), flip,
 collation into a batch, and the on-device step (`on_after_batch_transfer`: float conversion + normalization) when
-the device is the CPU, beside torchvision's per-image PIL pipeline (what `ImageFolder` workers run).
+the device is the CPU, beside torchvision's per-image PIL pipeline (what `ImageFolder` workers run). Last, on the
+same pictures at twice the size (~1000x750, where crops >= 2x 224 are common), decode + crop + resize exact vs with
+`reduced_decode` (DCT-scaled JPEG decoding).
 
 The same generated JPEGs as `benchmarks/data_pipeline.py` (~500x375, quality 90); crop boxes drawn as in training
 (random-resized to 224). Every stage is timed over all images, the stages interleaved over `--repeats` rounds, the
@@ -28,7 +30,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from lit_vision.data import ImageFolderDataModule
-from lit_vision.data.decode import crop_resize, decode_rgb, random_resized_box
+from lit_vision.data.decode import crop_resize, decode_for_crop, decode_rgb, random_resized_box
 from lit_vision.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -38,6 +40,12 @@ from data_pipeline import _Training, write_jpegs  # noqa: E402
 def previous_crop_resize(image: torch.Tensor, box, size: int) -> torch.Tensor:
     top, left, h, w = box
     return TF.resize(image[:, top : top + h, left : left + w], [size, size], antialias=True)
+
+
+def encode_jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
 
 
 def pil_decode(data: bytes):
@@ -69,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         dm.setup("fit")
         dm.trainer = _Training()
         batches = [torch.stack(crops[i : i + args.batch_size]) for i in range(0, len(crops), args.batch_size)]
+        large = [encode_jpeg(im.resize((im.width * 2, im.height * 2), Image.BICUBIC)) for im in pils]
+        large_boxes = [random_resized_box(2 * im.height, 2 * im.width, rng=rng) for im in pils]
         labels = torch.zeros(args.batch_size, dtype=torch.long)
 
         stages = {
@@ -93,6 +103,12 @@ def main(argv: list[str] | None = None) -> None:
                 dm.on_after_batch_transfer((b, labels[: len(b)], [""] * len(b)), 0) for b in batches
             ],
             "torchvision: RandomResizedCrop+flip+ToTensor+Normalize on PIL": lambda: [reference(im) for im in pils],
+            "~1000x750: decode + crop + resize, exact": lambda: [
+                crop_resize(decode_rgb(data), box, 224) for data, box in zip(large, large_boxes)
+            ],
+            "~1000x750: decode + crop + resize, reduced_decode": lambda: [
+                crop_resize(*decode_for_crop(data, box, 224), 224) for data, box in zip(large, large_boxes)
+            ],
         }
         best = dict.fromkeys(stages, float("inf"))
         for _ in range(args.repeats):

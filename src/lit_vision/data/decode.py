@@ -147,6 +147,38 @@ def crop_resize(image: torch.Tensor, box: Box, size: int, interpolation: str = "
     return TF.resize(crop, [size, size], interpolation=INTERPOLATIONS[interpolation], antialias=True)
 
 
+# --- reduced-size decoding (opt-in: other pixels) ---------------------------------------------------------------
+def reduction_factor(box: Box, size: int) -> int:
+    """The largest of 8, 4, 2 by which the crop `box` still covers `size` x `size` pixels; 1 when none does."""
+    side = min(box[2], box[3])
+    return next((factor for factor in (8, 4, 2) if side >= factor * size), 1)
+
+
+def decode_for_crop(data: bytes, box: Box, size: int) -> tuple[torch.Tensor, Box]:
+    """A JPEG whose crop `box` (in its full-size pixels) spans >= 2x `size` decoded at 1/2, 1/4 or 1/8 scale by
+    libjpeg's DCT scaling (PIL's `draft`, as fast loaders do), and the box in the reduced image's pixels; otherwise
+    the exact `decode_rgb` and the same box. The reduced pixels are a box-filtered downscale: close to, not equal to,
+    the full decode resized. For JPEGs `jpeg_size` accepts (no EXIF rotation to apply)."""
+    factor = reduction_factor(box, size)
+    if factor == 1:
+        return decode_rgb(data), box
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (image.width // factor, image.height // factor))
+            array = np.asarray(image.convert("RGB"))
+    except Exception:  # broken data: the exact decoder raises UnreadableImage with its reason
+        return decode_rgb(data), box
+    height, width = array.shape[:2]
+    h, w = max(1, min(round(box[2] / factor), height)), max(1, min(round(box[3] / factor), width))
+    top = round((box[0] + box[2] / 2) / factor - h / 2)  # the same centre, to the nearest reduced pixel
+    left = round((box[1] + box[3] / 2) / factor - w / 2)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1), (
+        min(max(top, 0), height - h), min(max(left, 0), width - w), h, w,
+    )  # fmt: skip
+
+
 # --- batched decoding on the device ------------------------------------------------------------------------------
 def jpeg_size(data: bytes) -> tuple[int, int] | None:
     """(height, width) of a JPEG that `decode_jpegs` can decode on the GPU as is (baseline, grey or YCbCr, no EXIF

@@ -209,7 +209,7 @@ class ImageFolderDataModule(DeviceAugmentation, ResumableDataModule):
         decode_device: where JPEGs are decoded: "cpu" (in the workers) or "cuda" (the workers read the files, the
             GPU decodes each batch in one nvJPEG call, then crops and resizes; other formats stay on the workers).
         reduced_decode: JPEGs whose crop spans >= 2x image_size decode at 1/2, 1/4 or 1/8 scale (DCT scaling, as
-            fast loaders do): faster on large images, slightly different pixels; off: exact (CPU decoding only).
+            fast loaders do): less work on large photos, slightly different pixels; off: exact (CPU decoding only).
     """
 
     in_chans = 3

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -112,8 +113,11 @@ def test_datamodule_exposes_classes_and_decodes_every_mode(shards):
 def test_datamodule_errors_are_one_line(tmp_path, shards):
     with pytest.raises(FileNotFoundError, match="no classes.json.*lit-vision data optimize --input"):
         StreamingImageDataModule(str(tmp_path))
-    with pytest.raises(ValueError, match="fewer than one batch per process"):
-        StreamingImageDataModule(str(shards), batch_size=64, num_workers=0).train_dataloader()
+    data = StreamingImageDataModule(str(shards), batch_size=64, num_workers=0)
+    assert [len(indices) for _, _, indices in data.train_dataloader()] == [24]  # one process: one partial batch
+    data.trainer = SimpleNamespace(world_size=2)
+    with pytest.raises(ValueError, match=r"fewer than one batch per process \(batch_size=64 x 2 processes\)"):
+        data.train_dataloader()
     with pytest.raises(ValueError, match="crop_pct"):
         StreamingImageDataModule(str(shards), crop_pct=1.5)
 
@@ -139,6 +143,28 @@ def test_ranks_share_an_epoch_without_repeats_and_leave_out_the_remainder(image_
         assert len(seen) == len(set(seen)) == size - size % 4  # N mod (ranks x batch) left out, nothing repeated
     if size % 4:
         assert set(epochs[0]) != set(epochs[1])  # another remainder each epoch (the chunks are permuted)
+
+
+def test_parallel_file_system_order_leaves_samples_out_only_when_asked(tmp_path, monkeypatch):
+    """LITDATA_POSIX_FAST=1: litdata treats the disk as a parallel file system (whole chunks per worker, trimmed)."""
+    optimize_image_folder(write_image_tree(tmp_path / "tree", CLASSES, {"train": 20, "val": 1}), tmp_path / "shards",
+                          chunk_bytes="6KB")  # fmt: skip
+    monkeypatch.setenv("LITDATA_POSIX_FAST", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for window_shuffle in (False, True):
+        epochs = {0: [], 1: []}
+        for rank in (0, 1):
+            monkeypatch.setenv("GLOBAL_RANK", str(rank))
+            data = StreamingImageDataModule(
+                str(tmp_path / "shards"), 2, 16, num_workers=0, window_shuffle=window_shuffle
+            )
+            loader = data.train_dataloader()
+            for epoch in (0, 1):
+                epochs[epoch] += [i for _, _, indices in loader for i in indices.tolist()]
+        if window_shuffle:
+            assert len(epochs[0]) < 60 and set(epochs[0]) == set(epochs[1])  # the same samples sit out every epoch
+        else:
+            assert sorted(epochs[0]) == sorted(epochs[1]) == list(range(60))
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,10 @@ def read_shard_info(data_dir: str, storage_options: dict | None = None) -> dict[
 
 class ShardedImages(StreamingDataset):
     """Items `(uint8 image (3, size, size), label, index)` of one optimized split; `train` shuffles (seeded by
-    `seed` and the epoch) and draws each sample's crop from (seed, epoch, index)."""
+    `seed` and the epoch), draws each sample's crop from (seed, epoch, index) and, unless `drop_last` is false, gives
+    every rank and worker the same number of full batches. On a parallel file system litdata would assign whole
+    chunks to workers and trim them to the shortest (the same samples left out every epoch); `window_shuffle` allows
+    that, else the chunks are permuted over all workers as on other disks and object stores."""
 
     def __init__(
         self,
@@ -84,10 +87,15 @@ class ShardedImages(StreamingDataset):
         crop_pct: float = 0.875,
         interpolation: str = "bilinear",
         hflip: bool = False,
+        drop_last: bool | None = None,
+        window_shuffle: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("item_shuffle_window", "full")  # one permutation of each chunk, not of 256-item blocks
-        super().__init__(input_dir, shuffle=train, drop_last=train, seed=seed, **kwargs)
+        drop_last = train if drop_last is None else drop_last
+        super().__init__(input_dir, shuffle=train, drop_last=drop_last, seed=seed, **kwargs)
+        if train and not window_shuffle and self.posix_fast is not None and self.posix_fast.window_shuffle:
+            self.posix_fast = None  # litdata's default order: chunks permuted over all workers each epoch
         self.size, self.train = size, train
         self.scale, self.ratio, self.crop_pct = scale, ratio, crop_pct
         self.interpolation, self.hflip = interpolation, hflip
@@ -170,6 +178,9 @@ class StreamingImageDataModule(DeviceAugmentation, ResumableDataModule):
         max_cache_size: disk budget of that cache, e.g. "100GB"; None: litdata's default (75 % of the free disk).
         storage_options: options of the object-store client (e.g. ``{endpoint_url: ...}``); credentials come from
             the environment as for the store's own tools.
+        window_shuffle: on a parallel file system (NFS, Lustre, GPFS, VAST), litdata's sequential-read order: whole
+            chunks per worker, shuffled within a sliding window, every worker trimmed to the shortest (some samples
+            are left out of every epoch); false: chunks permuted over all workers each epoch, as elsewhere.
     """
 
     in_chans = 3
@@ -198,6 +209,7 @@ class StreamingImageDataModule(DeviceAugmentation, ResumableDataModule):
         cache_dir: str | None = None,
         max_cache_size: str | None = None,
         storage_options: dict[str, Any] | None = None,
+        window_shuffle: bool = False,
     ) -> None:
         super().__init__()
         self.training_order = StreamingTrainingOrder()
@@ -224,7 +236,7 @@ class StreamingImageDataModule(DeviceAugmentation, ResumableDataModule):
     def split_dir(self, split: str) -> str:
         return f"{self.data_dir.rstrip('/')}/{split}" if is_url(self.data_dir) else str(Path(self.data_dir) / split)
 
-    def _dataset(self, split: str, train: bool) -> ShardedImages:
+    def _dataset(self, split: str, train: bool, drop_last: bool | None = None) -> ShardedImages:
         hp = self.hparams
         return ShardedImages(
             self.split_dir(split),
@@ -236,6 +248,8 @@ class StreamingImageDataModule(DeviceAugmentation, ResumableDataModule):
             crop_pct=hp.crop_pct,
             interpolation=hp.interpolation,
             hflip=train and hp.hflip,
+            drop_last=drop_last,
+            window_shuffle=hp.window_shuffle,
             cache_dir=hp.cache_dir,
             max_cache_size=hp.max_cache_size,
             storage_options=hp.storage_options,
@@ -253,16 +267,18 @@ class StreamingImageDataModule(DeviceAugmentation, ResumableDataModule):
         return getattr(self.trainer, "world_size", 1) if self.trainer is not None else 1
 
     def train_dataloader(self) -> ResumableStreamingLoader:
-        """Sharded over ranks and workers by litdata, equal full batches on every rank, resumable mid-epoch."""
+        """Sharded over ranks and workers by litdata, equal full batches on every rank, resumable mid-epoch (a single
+        process with less than one batch of samples gets one partial batch)."""
         size, world = self.split_sizes.get("train", 0), self._world_size()
-        if size < self.batch_size * world:
+        full = size >= self.batch_size * world
+        if not full and world > 1:
             raise ValueError(
                 f"the training split of {self.data_dir} has {size} samples, fewer than one batch per process "
                 f"(batch_size={self.batch_size} x {world} processes); lower --data.init_args.batch_size"
             )
-        self.datasets["train"] = dataset = self._dataset("train", train=True)
+        self.datasets["train"] = dataset = self._dataset("train", train=True, drop_last=full)
         return self.training_order.loader(
-            dataset, self.batch_size, num_workers=self.num_workers, pin_memory=on_cuda(self.trainer), drop_last=True
+            dataset, self.batch_size, num_workers=self.num_workers, pin_memory=on_cuda(self.trainer), drop_last=full
         )
 
     def _eval_loader(self, split: str) -> StreamingDataLoader:

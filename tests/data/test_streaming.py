@@ -206,3 +206,17 @@ def test_run_resumed_mid_epoch_sees_the_same_batches_augmented_the_same(ddp_reco
         assert len(runs["full"]["train"]) == 18  # the checkpoint was written after step 9: 3 steps into epoch 2
         assert runs["resumed"]["train"] == runs["full"]["train"][9:]  # indices and image hashes, epoch 3 included
         assert runs["resumed"]["val"] == [batch for batch in runs["full"]["val"] if batch[0] >= 1]
+
+
+def test_streaming_recipe_is_the_swin_t_recipe_on_shards():
+    import yaml
+
+    read = lambda name: yaml.safe_load((ROOT / "configs/imagenet" / name).read_text())  # noqa: E731
+    folder, shards = read("swin_t.yaml"), read("swin_t_streaming.yaml")
+    assert shards["data"]["class_path"] == "lit_vision.data.StreamingImageDataModule"
+    assert shards["model"] == folder["model"] and shards["seed_everything"] == folder["seed_everything"]
+    shards["trainer"]["logger"]["init_args"]["name"] = folder["trainer"]["logger"]["init_args"]["name"]
+    assert shards["trainer"] == folder["trainer"]
+    locations = {"data_dir", "on_corrupt", "cache_dir", "max_cache_size"}
+    same = {key: value for key, value in folder["data"]["init_args"].items() if key not in locations}
+    assert {key: shards["data"]["init_args"][key] for key in same} == same

@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, features
 from torchvision.io import ImageReadMode
 from torchvision.io import decode_image as torchvision_decode_image
 from torchvision.transforms.v2 import functional as TF
@@ -74,6 +74,14 @@ def test_torchcodec_gives_the_pixels_of_the_previous_torchvision_decoder(mode):
     assert image.dtype == torch.uint8 and image.shape[0] == 3
     assert torch.equal(image, torchvision_rgb(data))
     assert torch.equal(decode_rgb(torch.frombuffer(bytearray(data), dtype=torch.uint8)), image)  # tensor input
+
+
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow cannot write AVIF")
+def test_avif_decodes_close_to_pil():
+    data = encode(IMAGE, "AVIF", quality=90)
+    image = decode_rgb(data)
+    reference = torch.from_numpy(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).copy()).permute(2, 0, 1)
+    assert image.shape == (3, 37, 53) and (image.float() - reference.float()).abs().mean() < 2.0
 
 
 def test_animated_gif_gives_its_first_frame_as_pil_does():

@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from torchcodec.decoders import decode_image, decode_jpeg
 from torchvision.transforms.v2 import functional as TF
 
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".bmp", ".ppm", ".pgm", ".pbm", ".tif", ".tiff")
+IMG_EXTENSIONS = (
+    ".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".avif", ".bmp", ".ppm", ".pgm", ".pbm", ".tif", ".tiff",
+)  # fmt: skip
 INTERPOLATIONS = {"bilinear": TF.InterpolationMode.BILINEAR, "bicubic": TF.InterpolationMode.BICUBIC}
 
 Box = tuple[int, int, int, int]  # top, left, height, width
@@ -69,7 +71,7 @@ def decode_rgb(data: bytes | torch.Tensor) -> torch.Tensor:
     try:
         image = decode_image(data, mode="RGB", output_dtype="auto")
         return _to_uint8(image[0] if image.ndim == 4 else image)
-    except (RuntimeError, ValueError) as error:  # ValueError: a format TorchCodec does not know (BMP, TIFF, ...)
+    except Exception as error:  # ValueError: a format TorchCodec does not know (BMP, TIFF, ...); RuntimeError: broken
         torchcodec_reason = _reason(error)
     from PIL import UnidentifiedImageError
 

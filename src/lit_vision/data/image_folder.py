@@ -96,7 +96,8 @@ def check_same_classes(reference: list[str], other: list[str], reference_dir: Pa
 class ImageFiles(Dataset):
     """Items `(uint8 image (3, size, size), target, problem)`: `target` is the label, or the path for unlabeled
     files; `problem` is "" or "<path>: <reason>" for a file that could not be decoded. With `substitute` (training)
-    the next readable file stands in for it; otherwise the item is a blank to be dropped after transfer."""
+    the next readable file stands in for it; otherwise the item is a blank to be dropped after transfer. With
+    `decode_on_device`, a JPEG's item carries an `EncodedCrop` (bytes, box, flip) instead of its image."""
 
     def __init__(
         self,

@@ -118,6 +118,8 @@ def test_datamodule_errors_are_one_line(tmp_path, shards):
     data.trainer = SimpleNamespace(world_size=2)
     with pytest.raises(ValueError, match=r"fewer than one batch per process \(batch_size=64 x 2 processes\)"):
         data.train_dataloader()
+    with pytest.raises(FileNotFoundError, match=r"^data_dir='s3://[^\n]*cannot read classes.json[^\n]*uploaded there$"):
+        StreamingImageDataModule("s3://lit-vision-no-such-bucket/shards", storage_options={"region": "us-east-1"})
     with pytest.raises(ValueError, match="crop_pct"):
         StreamingImageDataModule(str(shards), crop_pct=1.5)
 

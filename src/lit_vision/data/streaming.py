@@ -61,11 +61,12 @@ def read_shard_info(data_dir: str, storage_options: dict | None = None) -> dict[
                 f"{data_dir.rstrip('/')}/{CLASSES_FILE}", target
             )
             return json.loads(Path(target).read_text())
-        except Exception as error:  # each object store raises its own errors
+        except Exception as error:  # each object store raises its own errors, some over many lines
+            reason = (str(error).strip().splitlines() or [""])[0][:200]
             raise FileNotFoundError(
-                f"data_dir={data_dir!r}: cannot read {CLASSES_FILE} ({type(error).__name__}: {error}); check the URL "
-                "and the store's credentials (storage_options), and that `lit-vision data optimize` output was "
-                "uploaded there"
+                f"data_dir={data_dir!r}: cannot read {CLASSES_FILE} ({type(error).__name__}: {reason}); check the URL, "
+                "the store's credentials (environment, storage_options) and that the `lit-vision data optimize` "
+                "output was uploaded there"
             ) from None
 
 
@@ -220,7 +221,8 @@ class StreamingImageDataModule(DeviceAugmentation, ResumableDataModule):
         )
         if num_workers is not None and num_workers < 0:
             raise ValueError(f"num_workers={num_workers} must be >= 0 (or null for min(8, CPUs))")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["storage_options"])  # may hold credentials: kept out of logged hparams
+        self.storage_options = storage_options
         self.hparams.mean = tuple(mean) if mean is not None else IMAGENET_MEAN
         self.hparams.std = tuple(std) if std is not None else IMAGENET_STD
         self.data_dir = str(data_dir) if is_url(str(data_dir)) else str(Path(data_dir).expanduser())
@@ -252,7 +254,7 @@ class StreamingImageDataModule(DeviceAugmentation, ResumableDataModule):
             window_shuffle=hp.window_shuffle,
             cache_dir=hp.cache_dir,
             max_cache_size=hp.max_cache_size,
-            storage_options=hp.storage_options,
+            storage_options=self.storage_options,
         )
 
     def setup(self, stage: str | None = None) -> None:

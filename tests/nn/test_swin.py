@@ -5,6 +5,7 @@ from lit_vision.nn.swin import (
     MASK_VALUE,
     PRESETS,
     PatchMerging,
+    SwinBlock,
     SwinTransformer,
     WindowAttention,
     relative_position_index,
@@ -142,19 +143,36 @@ def test_stage_windows_shrink_like_the_reference():
     assert shifted_block.window_and_shift(14, 5) == ((7, 5), (3, 0))
 
 
-def test_window_order_stage_path_equals_per_block_path():
-    # forward and gradients of the two ways to run a stage agree (32: every stage tiles; 28: the first stage pads)
+def roll_partition_attention(block: SwinBlock, x: torch.Tensor) -> torch.Tensor:
+    """Reference W-MSA / SW-MSA of a tiled map: roll, partition, attend, reverse, roll back."""
+    _, height, width, channels = x.shape
+    window, shift = block.window_and_shift(height, width)
+    mask = shifted_window_mask(height, width, window, shift) if shift != (0, 0) else None
+    rolled = torch.roll(x, (-shift[0], -shift[1]), (1, 2))
+    out = window_reverse(block.attn(window_partition(rolled, window), window, mask), window, height, width)
+    return torch.roll(out, shift, (1, 2))
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+def test_gathered_window_attention_equals_roll_and_partition(shifted):
+    # the one-gather path of a tiled map: same output and gradients as roll + partition + reverse + roll back
     torch.manual_seed(0)
-    fast, plain = small_swin(), small_swin(keep_window_order=False)
-    plain.load_state_dict(fast.state_dict())
-    for size in (32, 28):
-        x = torch.randn(2, 3, size, size)
-        for model in (fast, plain):
-            model.zero_grad()
-            model(x).square().mean().backward()
-        torch.testing.assert_close(fast(x), plain(x), atol=1e-6, rtol=1e-6)
-        for (name, a), b in zip(fast.named_parameters(), plain.parameters()):
-            torch.testing.assert_close(a.grad, b.grad, atol=1e-6, rtol=1e-5, msg=name)
+    block = SwinBlock(dim=12, num_heads=3, window_size=(4, 4), shifted=shifted)
+    with torch.no_grad():
+        block.attn.relative_position_bias_table.normal_()
+    x = torch.randn(2, 8, 12, 12, requires_grad=True)
+    results = []
+    for attend in (lambda t: block._attention(t, False)[0], lambda t: roll_partition_attention(block, t)):
+        block.zero_grad()
+        x.grad = None
+        out = attend(x)
+        out.square().sum().backward()
+        results.append((out, x.grad, block.attn.relative_position_bias_table.grad))
+    for gathered, reference in zip(*results):
+        torch.testing.assert_close(gathered, reference, atol=1e-6, rtol=1e-5)
+    with torch.no_grad():  # the attention maps of both paths are the same windows in the same order
+        _, weights = block(x, need_weights=True)
+        assert weights.shape == (2, 6, 3, 16, 16)
 
 
 def test_any_input_size_runs():

@@ -21,9 +21,9 @@ Any input size works:
 ``img_size`` only fixes the windows at construction, exactly as timm does: a stage whose ``img_size`` resolution is
 smaller than ``window_size`` gets a window (and bias table) of that resolution.
 
-Speed: with ``keep_window_order`` (default) a stage whose windows tile its map keeps the tokens in window order from
-block to block, so one precomputed gather replaces each block's roll + partition + reverse + roll back
-(``benchmarks/swin_paths.py`` measures both ways).
+Speed: on a map its windows tile, a block moves its tokens into (shifted) window order with one gather of precomputed
+indices and back with its inverse, instead of roll + partition and reverse + roll back (``benchmarks/swin_profile.py``
+shows where a train step spends its time).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from lit_vision.nn.layers import check_heads, check_images, check_positive, check_rates, init_linear_, pair
@@ -41,7 +40,6 @@ from lit_vision.nn.swin_layers import (
     PatchMerging,
     SwinBlock,
     WindowAttention,
-    permute_tokens,
     relative_position_index,
     shifted_window_mask,
     window_order,
@@ -72,8 +70,6 @@ __all__ = [
     "window_reverse",
 ]
 
-Plan = tuple[tuple[int, int], tuple[int, int]]  # (window, shift) of a block on a given map
-
 
 class SwinStage(nn.Module):
     """Optional PatchMerging, then ``depth`` blocks alternating regular and shifted windows.
@@ -90,8 +86,6 @@ class SwinStage(nn.Module):
         proj_drop: dropout after the attention projections and inside the MLPs.
         attn_drop: dropout on the attention weights.
         drop_path: stochastic-depth probability of each block (empty: none).
-        keep_window_order: keep tokens in window order between blocks when the windows tile the map (see ``forward``);
-            False runs every block on its own (B, H, W, C) map.
     """
 
     def __init__(
@@ -107,10 +101,8 @@ class SwinStage(nn.Module):
         proj_drop: float = 0.0,
         attn_drop: float = 0.0,
         drop_path: Sequence[float] = (),
-        keep_window_order: bool = True,
     ):
         super().__init__()
-        self.keep_window_order = keep_window_order
         self.downsample = PatchMerging(dim, out_dim) if downsample else nn.Identity()
         drop_path = list(drop_path) or [0.0] * depth
         self.blocks = nn.Sequential(
@@ -131,50 +123,8 @@ class SwinStage(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        """(B, H, W, C_in) -> (B, H', W', C_out).
-
-        With ``keep_window_order`` and every block's windows tiling the map, tokens stay in window order between
-        blocks: moving from one block's windows to the next block's (shifted) windows is a single gather instead of
-        window reverse + roll back + roll + window partition. Otherwise each block rolls, pads and partitions its
-        (B, H, W, C) input itself.
-        """
-        x = self.downsample(x)
-        batch, height, width, channels = x.shape
-        plans = [block.window_and_shift(height, width) for block in self.blocks]
-        if not self.keep_window_order or any(height % window[0] or width % window[1] for window, _ in plans):
-            return self.blocks(x)
-        with torch.no_grad():  # index and mask tensors of this map size, built once per stage call on x's device
-            # a plan's token order as raster indices; None where it is the raster order itself (unshifted windows
-            # spanning the full width: whole rows in row-major order)
-            orders = {
-                plan: None
-                if plan[1] == (0, 0) and plan[0][1] == width
-                else window_order(height, width, *plan, x.device)
-                for plan in set(plans)
-            }
-            masks = {
-                plan: shifted_window_mask(height, width, *plan, device=x.device) for plan in orders if plan[1] != (0, 0)
-            }
-        x = x.reshape(batch, height * width, channels)
-        order = None  # raster
-        for block, plan in zip(self.blocks, plans):
-            x = self._reorder(x, order, orders[plan])
-            order = orders[plan]
-            x = block.forward_windowed(x, plan[0], masks.get(plan))
-        x = self._reorder(x, order, None)
-        return x.view(batch, height, width, channels)
-
-    @staticmethod
-    def _reorder(x: Tensor, source: Tensor | None, target: Tensor | None) -> Tensor:
-        """Tokens (B, L, C) laid out in the order ``source`` (raster indices; None: raster) -> in ``target``."""
-        if source is target:
-            return x
-        with torch.no_grad():
-            raster = torch.arange(x.shape[1], device=x.device)
-            position = raster if source is None else torch.empty_like(source).index_copy_(0, source, raster)
-            index = position if target is None else position[target]  # where each target token sits in x
-            inverse = torch.empty_like(index).index_copy_(0, index, raster)
-        return permute_tokens(x, index, inverse)
+        """(B, H, W, C_in) -> (B, H', W', C_out)."""
+        return self.blocks(self.downsample(x))
 
 
 class SwinTransformer(nn.Module):
@@ -196,8 +146,6 @@ class SwinTransformer(nn.Module):
         proj_drop_rate: dropout after the attention projection and inside the MLP.
         attn_drop_rate: dropout on the attention weights.
         drop_path_rate: stochastic depth of the last block, rising linearly from 0 over all blocks.
-        keep_window_order: keep tokens in window order between the blocks of a stage (one gather per block instead
-            of roll + partition + reverse + roll back; same outputs, faster); False runs the per-block path.
     """
 
     def __init__(
@@ -216,7 +164,6 @@ class SwinTransformer(nn.Module):
         proj_drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.1,
-        keep_window_order: bool = True,
     ):
         super().__init__()
         depths, num_heads = tuple(int(d) for d in depths), tuple(int(h) for h in num_heads)
@@ -261,7 +208,6 @@ class SwinTransformer(nn.Module):
                     proj_drop=proj_drop_rate,
                     attn_drop=attn_drop_rate,
                     drop_path=drop_path_rates[first_block : first_block + depth],
-                    keep_window_order=keep_window_order,
                 )
             )
             first_block += depth

@@ -289,6 +289,8 @@ class SwinBlock(nn.Module):
         batch, height, width, channels = x.shape
         window, shift = self.window_and_shift(height, width)
         shifted = shift != (0, 0)
+        if not (height % window[0] or width % window[1]):
+            return self._attention_gathered(x, window, shift, need_weights)
         # 1. roll: shift the map up/left by half a window, so the next windows straddle the previous block's borders
         if shifted:
             x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
@@ -317,19 +319,37 @@ class SwinBlock(nn.Module):
             weights = weights.view(batch, -1, *weights.shape[1:])
         return x, weights
 
+    def _attention_gathered(
+        self, x: Tensor, window: Window, shift: Window, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """``_attention`` on a map the windows tile: roll + partition is one token gather, reverse + roll back its
+        inverse (no gather at all for unshifted windows spanning whole rows, whose order is the raster order)."""
+        batch, height, width, channels = x.shape
+        tokens = x.reshape(batch, height * width, channels)
+        mask, order = None, None
+        with torch.no_grad():
+            if shift != (0, 0):
+                mask = shifted_window_mask(height, width, window, shift, x.device)
+            if shift != (0, 0) or window[1] != width:
+                order = window_order(height, width, window, shift, x.device)
+                inverse = torch.empty_like(order).index_copy_(0, order, torch.arange(order.numel(), device=x.device))
+        if order is not None:
+            tokens = permute_tokens(tokens, order, inverse)
+        out = self.attn(tokens.view(-1, window[0] * window[1], channels), window, mask, need_weights)
+        out, weights = out if need_weights else (out, None)
+        out = out.view(batch, height * width, channels)
+        if order is not None:
+            out = permute_tokens(out, inverse, order)
+        if weights is not None:
+            weights = weights.view(batch, -1, *weights.shape[1:])
+        return out.view(batch, height, width, channels), weights
+
     def forward(self, x: Tensor, need_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """(B, H, W, C) -> (B, H, W, C); with ``need_weights`` also attention (B, num_windows, heads, N, N)."""
         attended, weights = self._attention(self.norm1(x), need_weights)
         x = self.drop_path1.add_to(x, attended)
         x = self.drop_path2.add_to(x, self.mlp(self.norm2(x)))
         return (x, weights) if need_weights else x
-
-    def forward_windowed(self, x: Tensor, window: Window, shift_mask: Tensor | None) -> Tensor:
-        """Same block on tokens (B, L, C) already in this block's (shifted) window order: no roll, pad or partition."""
-        batch, length, channels = x.shape
-        attended = self.attn(self.norm1(x).view(-1, window[0] * window[1], channels), window, shift_mask)
-        x = self.drop_path1.add_to(x, attended.view(batch, length, channels))
-        return self.drop_path2.add_to(x, self.mlp(self.norm2(x)))
 
 
 class PatchMerging(nn.Module):

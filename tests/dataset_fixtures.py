@@ -162,6 +162,9 @@ FIXTURES: dict[str, Callable[[Path], list[str]]] = {
     "cifar100": cifar100_args,
     "imagenet": imagenet_args,
     "imagenet/swin_t_streaming": imagenet_shards_args,
+    # the large presets one block deep per stage (CI time and memory); tests/test_fsdp.py counts their full parameters
+    "imagenet/vit_l16": lambda tmp_path: [*imagenet_args(tmp_path), "--model.init_args.depth", "1"],
+    "imagenet/swin_b": lambda tmp_path: [*imagenet_args(tmp_path), "--model.init_args.depths", "[1, 1, 1, 1]"],
     "text": text_args,
     "finetune": finetune_args,
 }

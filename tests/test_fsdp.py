@@ -201,25 +201,25 @@ def test_plain_model_parallel_strategy_is_refused_with_the_fix():
 
 
 @pytest.mark.parametrize(
-    ("model", "overrides", "timm_name"),
+    ("config", "timm_name", "millions"),
     [
-        ("ViTClassifier", {"embed_dim": 1024, "depth": 24, "num_heads": 16}, "vit_large_patch16_224"),
-        (
-            "SwinClassifier",
-            {"embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32)},
-            "swin_base_patch4_window7_224",
-        ),
+        ("imagenet/vit_l16.yaml", "vit_large_patch16_224", 304.3),
+        ("imagenet/swin_b.yaml", "swin_base_patch4_window7_224", 87.8),
     ],
 )
-def test_large_presets_through_the_model_arguments_match_timm_parameter_counts(model, overrides, timm_name):
-    """ViT-L/16 (304.3 M) and Swin-B (87.8 M), as the README's FSDP commands set them, built on the meta device."""
+def test_large_preset_configs_match_timm_parameter_counts(config, timm_name, millions):
+    """The networks of the ViT-L/16 and Swin-B recipes, built on the meta device from their configs' model arguments."""
+    import importlib
+
     import timm
+    import yaml
 
-    import lit_vision.models
-
+    model = yaml.safe_load((CONFIGS / config).read_text())["model"]
+    module, _, name = model["class_path"].rpartition(".")
+    arguments = {key: value for key, value in model["init_args"].items() if key != "optimizer"}
     with torch.device("meta"):
-        ours = getattr(lit_vision.models, model)(num_classes=1000, **overrides)
+        ours = getattr(importlib.import_module(module), name)(num_classes=1000, **arguments)
         reference = timm.create_model(timm_name, pretrained=False)
     count = sum(p.numel() for p in ours.net.parameters())
     assert count == sum(p.numel() for p in reference.parameters())
-    assert round(count / 1e6, 1) == {"vit_large_patch16_224": 304.3, "swin_base_patch4_window7_224": 87.8}[timm_name]
+    assert round(count / 1e6, 1) == millions

@@ -229,6 +229,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         },
     },
 }  # fmt: skip
+# the large presets (issue 16 item 5, trained with configs/trainer/fsdp.yaml): the same recipes, other networks
+RECIPES["imagenet/swin_b.yaml"] = {
+    **RECIPES["imagenet/swin_t.yaml"],
+    "source": SWIN.replace("swin_tiny_patch4_window7_224", "swin_base_patch4_window7_224"),
+    "paper": {**RECIPES["imagenet/swin_t.yaml"]["paper"], "drop_path": 0.5},
+}
+RECIPES["imagenet/vit_l16.yaml"] = {
+    **RECIPES["imagenet/vit_s16.yaml"],
+    "source": "no paper recipe: DeiT's ImageNet recipe (" + DEIT.split(";")[0] + ") applied to ViT-L/16, untuned",
+}
 
 
 def load(config: str) -> dict:

@@ -27,6 +27,7 @@ from lit_vision.models.classifier import warmup_cosine
 from lit_vision.models.text_metrics import SacreBLEU
 from lit_vision.nn.decoding import beam_search, greedy_decode
 from lit_vision.nn.transformer import Seq2SeqTransformer as Seq2SeqNet
+from lit_vision.state_dict import strip_compile_prefix
 
 Decoding = Literal["greedy", "beam"]
 
@@ -88,6 +89,8 @@ class Seq2SeqTransformer(L.LightningModule):
         max_decode_len: most tokens to generate; None for 2 · source length + 10, capped at ``max_len``.
         max_decode_offset: when set (and max_decode_len is None), generate at most source length + this many tokens,
             capped at ``max_len`` (the paper's input length + 50).
+        compile: true for ``torch.compile`` of the network's teacher-forced forward (training and the loss on
+            val/test; decoding stays eager), or a dict of its keyword arguments (e.g. ``{dynamic: true}``).
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class Seq2SeqTransformer(L.LightningModule):
         length_penalty: float = 0.6,
         max_decode_len: int | None = None,
         max_decode_offset: int | None = None,
+        compile: bool | dict[str, Any] = False,
     ) -> None:
         super().__init__()
         if lr_schedule not in ("inverse_sqrt", "cosine", "constant"):
@@ -176,6 +180,23 @@ class Seq2SeqTransformer(L.LightningModule):
         return nn.ModuleDict(metrics)
 
     # --- model -----------------------------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.hparams.get("compile") and not getattr(self, "_compiled", False):
+            options = self.hparams.compile if isinstance(self.hparams.compile, dict) else {}
+            self.net.compile(**options)  # compiles forward in place: parameter names stay as they are
+            self._compiled = True
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "state_dict" in checkpoint:  # a net wrapped by torch.compile elsewhere: keys without `_orig_mod.`
+            checkpoint["state_dict"] = {strip_compile_prefix(k): v for k, v in checkpoint["state_dict"].items()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        own = {strip_compile_prefix(name): name for name in self.state_dict()}
+        if "state_dict" in checkpoint:
+            checkpoint["state_dict"] = {
+                own.get(strip_compile_prefix(k), strip_compile_prefix(k)): v for k, v in checkpoint["state_dict"].items()
+            }
+
     def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
         """Next-token logits (B, T, V) for source ids (B, S) and decoder input ids (B, T) starting with bos."""
         return self.net(src, tgt_in)

@@ -301,7 +301,7 @@ class Seq2SeqTransformer(nn.Module):
         self._init_embeddings()
 
     def _init_embeddings(self) -> None:
-        for embedding in {self.src_embed, self.tgt_embed}:
+        for embedding in dict.fromkeys((self.src_embed, self.tgt_embed)):  # once each, in a fixed order (seeded init)
             nn.init.normal_(embedding.weight, std=self.d_model**-0.5)
             with torch.no_grad():
                 embedding.weight[self.pad_id].zero_()

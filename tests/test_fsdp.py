@@ -230,3 +230,15 @@ def test_large_preset_configs_match_timm_parameter_counts(config, timm_name, mil
     count = sum(p.numel() for p in ours.net.parameters())
     assert count == sum(p.numel() for p in reference.parameters())
     assert round(count / 1e6, 1) == millions
+
+
+def test_ema_refuses_a_sharded_strategy_in_one_line():
+    from lightning.pytorch.strategies import ModelParallelStrategy
+
+    from lit_vision.callbacks.ema import EMA
+    from lit_vision.strategies import FSDP2Strategy
+
+    trainer = type("FakeTrainer", (), {"strategy": FSDP2Strategy()})()
+    assert isinstance(trainer.strategy, ModelParallelStrategy)
+    with pytest.raises(ValueError, match="EMA callback .* cannot average a model sharded by .*FSDP2Strategy"):
+        EMA().setup(trainer, None, "fit")

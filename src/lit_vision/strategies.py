@@ -57,8 +57,8 @@ def is_sharded(module: nn.Module) -> bool:
     return any(isinstance(part, FSDPModule) for part in module.modules())
 
 
-# Entry points besides `forward` that a parent calls on a block directly (Swin's window-order stage path, ViT's
-# attention maps): FSDP must gather the block's weights around them too
+# Entry points besides `forward` that a parent may call on a block directly (ViT's attention maps; a windowed Swin
+# block path): FSDP must gather the block's weights around them too
 FORWARD_METHODS = ("forward_windowed", "forward_with_attention")
 CHECKPOINTED_METHODS = ("forward", "forward_windowed")
 

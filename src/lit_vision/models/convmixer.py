@@ -16,6 +16,8 @@ class ConvMixerClassifier(ImageClassifier):
         patch_size: side (and stride) of the patch-embedding convolution; must divide ``image_size``.
         act_layer: activation after every convolution: "gelu", "relu", "silu" or "tanh".
         drop_rate: dropout before the classifier head.
+        channels_last: run in channels_last (NHWC) memory format; on by default: depthwise convolutions are many times
+            faster in it on CPU (benchmarks/memory_format.py); checkpoints load in either format.
     """
 
     def __init__(
@@ -26,9 +28,10 @@ class ConvMixerClassifier(ImageClassifier):
         patch_size: int = 2,
         act_layer: str = "gelu",
         drop_rate: float = 0.0,
+        channels_last: bool = True,
         **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(channels_last=channels_last, **kwargs)
         if self.image_size % patch_size:
             raise ValueError(
                 f"image_size={self.image_size} is not divisible by patch_size={patch_size}; "

@@ -13,6 +13,8 @@ from PIL import Image
 
 # the recipes train in bf16 on GPUs; CPUs without bf16 units emulate it (ConvMixer-768/32: 15x slower than float32)
 CPU_PRECISION = ["--trainer.precision", "32-true"]
+# the recipes compile on GPUs; inductor builds C++ for minutes per model on 2 CPU cores (benchmarks/compile.py)
+EAGER = ["--model.init_args.compile", "false"]
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -102,20 +104,20 @@ def write_image_tree(
 def cifar10_args(tmp_path: Path) -> list[str]:
     write_cifar10(tmp_path / "cifar")
     return ["--data.init_args.data_dir", str(tmp_path / "cifar"), "--data.init_args.batch_size", "4",
-            "--data.init_args.num_workers", "0", *CPU_PRECISION]  # fmt: skip
+            "--data.init_args.num_workers", "0", *CPU_PRECISION, *EAGER]  # fmt: skip
 
 
 def cifar100_args(tmp_path: Path) -> list[str]:
     write_cifar100(tmp_path / "cifar100")
     return ["--data.init_args.data_dir", str(tmp_path / "cifar100"), "--data.init_args.batch_size", "4",
-            "--data.init_args.num_workers", "0", *CPU_PRECISION]  # fmt: skip
+            "--data.init_args.num_workers", "0", *CPU_PRECISION, *EAGER]  # fmt: skip
 
 
 def imagenet_args(tmp_path: Path) -> list[str]:
     """Two classes of small JPEGs; the configs keep their 224 px crop (Swin/ViT need it), so batch size 2."""
     write_image_tree(tmp_path / "imagenet", splits={"train": 2, "val": 1, "test": 1})
     return ["--data.init_args.data_dir", str(tmp_path / "imagenet"), "--data.init_args.batch_size", "2",
-            "--data.init_args.num_workers", "0", *CPU_PRECISION]  # fmt: skip
+            "--data.init_args.num_workers", "0", *CPU_PRECISION, *EAGER]  # fmt: skip
 
 
 def imagenet_shards_args(tmp_path: Path) -> list[str]:

@@ -46,7 +46,8 @@ def test_lit_vision_predict_writes_csv_with_the_checkpoint_class_names(tmp_path,
     config = str(CONFIGS / "imagenet" / "convmixer_768_32.yaml")
     small = ["--model.init_args.dim", "8", "--model.init_args.depth", "1", "--data.init_args.image_size", "28",
              "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0",
-             "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false"]  # fmt: skip
+             "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false",
+             "--model.init_args.compile", "false"]  # fmt: skip
     LitVisionCLI(args=["fit", "--config", config, *small, "--data.init_args.data_dir", "imagenet",
                        "--trainer.max_epochs", "1"])  # fmt: skip
     ckpt = tmp_path / "logs" / "imagenet_convmixer_768_32" / "version_0" / "checkpoints" / "last.ckpt"

@@ -12,11 +12,11 @@ import timm
 import torch
 from timm.models import save_for_hf
 
-from dataset_fixtures import CPU_PRECISION, write_image_tree
+from dataset_fixtures import CPU_PRECISION, EAGER, write_image_tree
 
 SHORT_RUN = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
              "--test_after_fit", "false", "--trainer.logger", "false", "--trainer.callbacks", "[]",
-             "--trainer.enable_checkpointing", "false", *CPU_PRECISION]  # fmt: skip
+             "--trainer.enable_checkpointing", "false", *CPU_PRECISION, *EAGER]  # fmt: skip
 
 
 def _data_args(tmp_path, image_size: int) -> list[str]:

@@ -235,7 +235,7 @@ def run_case(name: str, args: argparse.Namespace, options: dict) -> tuple[list[s
             result = measure(eager, compiled, mode, args)
         except Exception as error:  # noqa: BLE001 - an unsupported model is a result, not a crash
             message = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
-            rows.append(f"| {name} | {mode} | {eager.batch_size} | | | | | compile failed | | |")
+            rows.append(f"| {name} | {mode} | {eager.batch_size} | | | | compile failed | | | | |")
             notes.append(f"- {name} {mode}: {type(error).__name__}: {message}")
             if os.environ.get("LIT_VISION_DEBUG"):
                 traceback.print_exc()

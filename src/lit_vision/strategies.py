@@ -57,15 +57,15 @@ def is_sharded(module: nn.Module) -> bool:
     return any(isinstance(part, FSDPModule) for part in module.modules())
 
 
-# Entry points besides `forward` that a parent may call on a block directly (ViT's attention maps; a windowed Swin
-# block path): FSDP must gather the block's weights around them too
-FORWARD_METHODS = ("forward_windowed", "forward_with_attention")
-CHECKPOINTED_METHODS = ("forward", "forward_windowed")
+# Entry points besides `forward` that a parent may call on a block directly (ViT's attention maps): FSDP must
+# gather the block's weights around them too
+FORWARD_METHODS = ("forward_with_attention",)
+CHECKPOINTED_METHODS = ("forward",)
 
 
 def checkpoint_activations(module: nn.Module) -> None:
     """Make `module` recompute its activations in the backward pass instead of storing them (non-reentrant
-    `torch.utils.checkpoint` around `forward` and `forward_windowed`). Parameter names and the state dict stay."""
+    `torch.utils.checkpoint` around `forward`). Parameter names and the state dict stay."""
     for name in CHECKPOINTED_METHODS:
         if callable(getattr(type(module), name, None)):  # a partial: deepcopy rebinds it to the copy
             setattr(module, name, functools.partial(_checkpointed_call, module, name))

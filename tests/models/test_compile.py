@@ -95,3 +95,11 @@ def test_configs_readme_lists_the_compiled_recipes():
     listed = re.search(r"- Compiled: (.*?)\n- ", section, re.S).group(1)
     assert set(re.findall(r"`([\w/]+\.yaml)`", listed)) == compiled
     assert not any("/" not in name or name.startswith(("text/", "trainer/")) for name in compiled)
+
+
+def test_complex_fccn_refuses_compile_in_one_line():
+    from lit_vision.models import FCCNClassifier
+
+    with pytest.raises(ValueError, match="compile is not supported for complex networks"):
+        FCCNClassifier(num_classes=10, compile=True)
+    FCCNClassifier(num_classes=10, compile=True, twin="real")  # the real twin compiles

@@ -95,6 +95,11 @@ class FCCNClassifier(ImageClassifier):
             )
         if norm == "none" and arch != "convnet":
             raise ValueError(f"FCCNClassifier norm='none' is only available for arch='convnet', not {arch!r}")
+        if self.hparams.compile and twin != "real":
+            raise ValueError(
+                "FCCNClassifier compile is not supported for complex networks (torch.compile's AOTAutograd fails on "
+                "complex views and inductor has no complex code generation); set compile: false, or twin: real"
+            )
         self.twin = twin
         self.loss_fn = FCCNLoss(lambda_phase, phase_loss, self.hparams.label_smoothing)
         self._range_checked = False

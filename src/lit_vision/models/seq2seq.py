@@ -194,7 +194,8 @@ class Seq2SeqTransformer(L.LightningModule):
         own = {strip_compile_prefix(name): name for name in self.state_dict()}
         if "state_dict" in checkpoint:
             checkpoint["state_dict"] = {
-                own.get(strip_compile_prefix(k), strip_compile_prefix(k)): v for k, v in checkpoint["state_dict"].items()
+                own.get(strip_compile_prefix(k), strip_compile_prefix(k)): v
+                for k, v in checkpoint["state_dict"].items()
             }
 
     def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:

@@ -227,7 +227,11 @@ def run_case(name: str, args: argparse.Namespace, options: dict) -> tuple[list[s
     torch._dynamo.reset()  # each case starts with empty dynamo caches and counters
     counters.clear()
     eager = build(name, None, args)
-    compiled = build(name, options, args)
+    try:
+        compiled = build(name, options, args)
+    except ValueError as error:  # the model refuses compile (complex FCCN) with a one-line reason
+        row = f"| {name} | {', '.join(args.modes)} | {eager.batch_size} | | | | compile refused | | | | |"
+        return [f"- {name}: {eager.description}"], [row], [f"- {name}: {error}"]
     compiled.module.load_state_dict(eager.module.state_dict())  # equal weights; in-place compile keeps the names
     rows, notes = [], []
     for mode in args.modes:

@@ -19,16 +19,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lit_vision.data.checks import check_non_negative, check_positive
+from lit_vision.data.crops import sample_box
 from lit_vision.data.decode import (
     IMG_EXTENSIONS,
     UnreadableImage,
-    center_box,
     crop_resize,
     decode_for_crop,
     decode_rgb,
     is_image_file,
     jpeg_size,
-    random_resized_box,
     read_bytes,
     read_rgb,
 )
@@ -143,9 +142,7 @@ class ImageFiles(Dataset):
         return image.flip(-1) if self.hflip and random.random() < 0.5 else image
 
     def box(self, height: int, width: int) -> tuple[int, int, int, int]:
-        if self.train:
-            return random_resized_box(height, width, self.scale, self.ratio, random)
-        return center_box(height, width, self.size, self.crop_pct)
+        return sample_box(height, width, self.size, self.train, self.scale, self.ratio, self.crop_pct)
 
     def target(self, index: int) -> int | str:
         path, label = self.samples[index]

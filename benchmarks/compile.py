@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from throughput import CASES as SHAPE_CASES  # benchmarks/throughput.py, next to this script
-from throughput import autocast, synchronize
+from throughput import autocast, set_up_device, synchronize
 from torch import nn
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -307,11 +307,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.device.startswith("cuda") and torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    set_up_device(args)
     options = {} if args.mode == "default" else {"mode": args.mode}
     cache = None if args.warm_cache else tempfile.TemporaryDirectory(prefix="compile-bench-")
     if cache is not None:

@@ -283,13 +283,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def set_up_device(args: argparse.Namespace) -> None:
+    """`--threads` and, on CUDA, TF32 matmuls (timm's train script default), for every benchmark built on this one."""
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    set_up_device(args)
     if args.peak is None:
         from peak import peak_gflops  # benchmarks/peak.py, next to this script
 

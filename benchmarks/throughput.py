@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy as copy_module
 import platform
 import statistics
 import sys
@@ -203,8 +204,18 @@ class Runner:
         return time.perf_counter() - start
 
 
-def measure(case: Case, ours: nn.Module, theirs: nn.Module, mode: str, args: argparse.Namespace) -> dict:
-    runners = {"ours": Runner(ours, case, args, mode), "timm": Runner(theirs, case, args, mode)}
+def layer_by_layer(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with the chunked CPU kernels off (``chunked = False`` on every layer that has them)."""
+    copy = copy_module.deepcopy(model)
+    for module in copy.modules():
+        if hasattr(module, "chunked"):
+            module.chunked = False
+    return copy
+
+
+def measure(case: Case, models: dict[str, nn.Module], mode: str, args: argparse.Namespace) -> dict:
+    """Images/s of each model (median of interleaved repeats) and each one's ratio to ``timm``."""
+    runners = {name: Runner(model, case, args, mode) for name, model in models.items()}
     for runner in runners.values():  # warm-up: kernels, allocator, autotuning, optimizer state
         runner.time(args.warmup)
     # steps per timed repeat: enough for about --min-seconds on the slower model
@@ -215,8 +226,8 @@ def measure(case: Case, ours: nn.Module, theirs: nn.Module, mode: str, args: arg
         order = list(runners) if repeat % 2 == 0 else list(reversed(runners))
         for name in order:
             rates[name].append(steps * case.batch_size / runners[name].time(steps))
-    ours_rate, timm_rate = (statistics.median(rates[name]) for name in ("ours", "timm"))
-    return dict(ours=ours_rate, timm=timm_rate, ratio=ours_rate / timm_rate, steps=steps)
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    return dict(medians, ratio={name: rate / medians["timm"] for name, rate in medians.items()}, steps=steps)
 
 
 def flops_per_image(model: nn.Module, case: Case, mode: str) -> float:
@@ -275,6 +286,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--channels-last", action="store_true", help="channels-last images and weights")
     parser.add_argument("--fused-adamw", action="store_true", help="fused AdamW for both models")
+    parser.add_argument(
+        "--layer-by-layer",
+        action="store_true",
+        help="also time our model with the chunked CPU kernels off (chunked=False), in the same interleaved run",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     parser.add_argument("--peak", type=float, default=None, help="GEMM peak in GFLOP/s (default: measured at start)")
     args = parser.parse_args(argv)
@@ -309,15 +325,20 @@ def main(argv: list[str] | None = None) -> None:
         except ImportError as error:  # e.g. a family whose lit_vision module is not written yet
             notes.append(f"- {name}: skipped ({case.needs or 'lit_vision module'} unavailable: {error})")
             continue
+        models = {"ours": ours, "timm": theirs}
+        if args.layer_by_layer:
+            models["ours, layer by layer"] = layer_by_layer(ours)
         for mode in args.modes:
-            result = measure(case, ours, theirs, mode, args)
+            result = measure(case, models, mode, args)
             flops = flops_per_image(ours, case, mode)
-            share = {name: 100 * result[name] * flops / (args.peak * 1e9) for name in ("ours", "timm")}
-            rows.append(
-                f"| {case.description} | {mode} | {case.batch_size} | {result['ours']:.1f} | {result['timm']:.1f} "
-                f"| {result['ratio']:.2f}x | {share['ours']:.0f} % | {share['timm']:.0f} % |"
-            )
-            print(rows[-1], file=sys.stderr, flush=True)
+            share = {name: 100 * result[name] * flops / (args.peak * 1e9) for name in models}
+            for name in (name for name in models if name != "timm"):
+                label = case.description + ("" if name == "ours" else f" ({name})")
+                rows.append(
+                    f"| {label} | {mode} | {case.batch_size} | {result[name]:.1f} | {result['timm']:.1f} "
+                    f"| {result['ratio'][name]:.2f}x | {share[name]:.0f} % | {share['timm']:.0f} % |"
+                )
+                print(rows[-1], file=sys.stderr, flush=True)
         del ours, theirs
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

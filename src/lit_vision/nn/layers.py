@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from lit_vision.nn.chunked import chunking_applies
+from lit_vision.nn.chunked_mlp import chunked_mlp
+
 __all__ = [
     "DropPath",
     "LayerScale",
@@ -139,6 +142,9 @@ class LayerScale(nn.Module):
 class Mlp(nn.Module):
     """Position-wise feed-forward: Linear -> GELU -> Dropout -> Linear -> Dropout (timm's names ``fc1``, ``fc2``).
 
+    Without dropout, on the CPU in float32 (``chunked`` None, the default, or True) it runs a chunk of tokens at a
+    time (``chunked_mlp``); ``chunked = False`` keeps the layer-by-layer path.
+
     Args:
         dim: input and output width.
         hidden_dim: width of the hidden layer.
@@ -152,6 +158,10 @@ class Mlp(nn.Module):
         self.drop1 = nn.Dropout(drop)
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop2 = nn.Dropout(drop)
+        self.chunked: bool | None = None
 
     def forward(self, x: Tensor) -> Tensor:
+        dropout = self.training and self.drop1.p > 0
+        if not dropout and chunking_applies(x, self.chunked):
+            return chunked_mlp(x, self.fc1, self.fc2)
         return self.drop2(self.fc2(self.drop1(self.act(self.fc1(x)))))

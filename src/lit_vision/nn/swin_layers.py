@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_vision.nn.chunked import chunking_applies
+from lit_vision.nn.chunked_attention import chunked_window_attention
 from lit_vision.nn.layers import DropPath, Mlp, pair
 
 __all__ = [
@@ -140,10 +142,12 @@ class PatchEmbed(nn.Module):
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside windows with a learned relative-position bias.
 
-    The bias (plus the shift mask, when given) is added to the logits. ``fused_attn`` picks the kernel: True always
-    ``F.scaled_dot_product_attention`` (bias as ``attn_mask``), False always the explicit softmax, None (default) SDPA
-    except while training on CPU, where SDPA's fused kernel cannot return the bias gradient and its math fallback is
-    slower than the explicit path. Attention weights (``need_weights``) always come from the explicit path.
+    The bias (plus the shift mask, when given) is added to the logits. On the CPU in float32 (``chunked`` None, the
+    default, or True) projections and attention run a few images' windows at a time (``chunked_attention``); otherwise
+    ``fused_attn`` picks the kernel: True always ``F.scaled_dot_product_attention`` (bias as ``attn_mask``), False
+    always the explicit softmax, None (default) SDPA except while training on CPU, where SDPA's fused kernel cannot
+    return the bias gradient and its math fallback is slower than the explicit path. Attention weights
+    (``need_weights``) and attention dropout always take the explicit path.
 
     Args:
         dim: token width.
@@ -178,6 +182,7 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
         self.fused_attn: bool | None = None
+        self.chunked: bool | None = None
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def relative_position_bias(self, window: Window | None = None) -> Tensor:
@@ -201,6 +206,13 @@ class WindowAttention(nn.Module):
         weights (B * num_windows, heads, N, N). ``shift_mask`` is (num_windows, N, N) or None."""
         num_windows_total, num_tokens, channels = x.shape
         heads = self.num_heads
+        dropout_p = self.attn_drop_p if self.training else 0.0
+        if not (need_weights or dropout_p) and chunking_applies(x, self.chunked):
+            mask = self.relative_position_bias(window)
+            if shift_mask is not None:
+                mask = mask + shift_mask.unsqueeze(1)
+            out = chunked_window_attention(x, self.qkv, self.proj, mask.to(x.dtype), heads, self.scale)
+            return self.proj_drop(out)
         # q, k, v: (B*nW, heads, N, d) views of one projection; unbinding the "3" axis in place lets the backward pass
         # stack the three gradients straight into the projection's (B*nW, N, 3, heads, d) layout (no permute copy)
         qkv = self.qkv(x).view(num_windows_total, num_tokens, 3, heads, self.head_dim)
@@ -211,7 +223,6 @@ class WindowAttention(nn.Module):
             mask = mask + shift_mask.unsqueeze(1)
         num_windows = mask.shape[0] if mask.ndim == 4 else 1
         mask = mask.to(q.dtype)
-        dropout_p = self.attn_drop_p if self.training else 0.0
         weights = None
         if need_weights or not self._use_sdpa(x):
             # logits viewed per image (B, nW, heads, N, N), so the per-window term broadcasts over the batch; the add is

@@ -1,0 +1,30 @@
+"""Shared pieces of the chunked CPU kernels (``chunked_attention``, ``chunked_mlp``): when they apply, and a linear
+layer written into rows of a preallocated buffer."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["chunking_applies", "linear_into"]
+
+
+def chunking_applies(x: Tensor, setting: bool | None) -> bool:
+    """Whether a layer with chunking ``setting`` (True: always, False: never, None: auto) runs its chunked kernel on
+    ``x``. Auto: float32/float64 on the CPU, outside autocast and ``torch.compile`` (which fuses on its own); on GPUs
+    the fused library kernels win."""
+    if setting is not None:
+        return setting
+    return (
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()
+    )
+
+
+def linear_into(x: Tensor, weight: Tensor, bias: Tensor | None, out: Tensor) -> Tensor:
+    """``F.linear(x, weight, bias)`` on rows (M, C_in) written into ``out`` (M, C_out), e.g. rows of a buffer."""
+    if bias is None:
+        return torch.mm(x, weight.t(), out=out)
+    return torch.addmm(bias, x, weight.t(), out=out)

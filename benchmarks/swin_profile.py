@@ -23,6 +23,7 @@ from torch.profiler import ProfilerActivity, profile
 BUCKETS = {
     "GEMM (linear/bmm/conv)": (
         "addmm",
+        "addmm_",
         "mm",
         "bmm",
         "matmul",

@@ -79,10 +79,10 @@ def test_mlp_equals_layer_by_layer_in_float64(rows):
         torch.testing.assert_close(ours_grad, reference_grad, rtol=0, atol=1e-11)
 
 
-def layer_by_layer(model: torch.nn.Module) -> torch.nn.Module:
+def set_chunked(model: torch.nn.Module, setting: bool) -> torch.nn.Module:
     for module in model.modules():
         if hasattr(module, "chunked"):
-            module.chunked = False
+            module.chunked = setting
     return model
 
 
@@ -98,8 +98,8 @@ VIT = dict(img_size=16, patch_size=4, embed_dim=32, depth=2, num_heads=4)
 )
 def test_models_train_the_same_with_and_without_chunking(network, config):
     torch.manual_seed(0)
-    chunked = network(num_classes=5, **config).double().train()
-    plain = layer_by_layer(network(num_classes=5, **config).double().train())
+    chunked = set_chunked(network(num_classes=5, **config).double().train(), True)
+    plain = set_chunked(network(num_classes=5, **config).double().train(), False)
     plain.load_state_dict(chunked.state_dict())
     images = torch.randn(3, 3, config["img_size"], config["img_size"], dtype=torch.double)
     losses = []
@@ -115,16 +115,18 @@ def test_models_train_the_same_with_and_without_chunking(network, config):
 
 def test_chunking_steps_aside_where_it_does_not_apply():
     x = torch.zeros(2, 3)
-    assert chunking_applies(x, None) and not chunking_applies(x, False) and chunking_applies(x.half(), True)
-    assert not chunking_applies(x.bfloat16(), None)
+    assert not chunking_applies(x, False, 0, 0) and chunking_applies(x.half(), True, 0, 0)
+    assert chunking_applies(x, None, 2**30, 2**20) and not chunking_applies(x, None, 100, 2**20)
+    assert not chunking_applies(x.bfloat16(), None, 2**30, 0)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not chunking_applies(x, None)
+        assert not chunking_applies(x, None, 2**30, 0)
     mlp = Mlp(4, 8, drop=0.5).train()
     calls = []
     mlp.fc1.register_forward_hook(lambda *args: calls.append("fc1"))  # only the layer-by-layer path calls fc1
     mlp(torch.randn(3, 4))
     assert calls == ["fc1"]
-    mlp.eval()(torch.randn(3, 4))
+    with torch.no_grad():
+        mlp.eval()(torch.randn(3, 4))
     assert calls == ["fc1"]  # no dropout at eval: chunked
 
 

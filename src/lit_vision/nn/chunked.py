@@ -9,17 +9,21 @@ from torch import Tensor
 __all__ = ["chunking_applies", "linear_into"]
 
 
-def chunking_applies(x: Tensor, setting: bool | None) -> bool:
+def chunking_applies(x: Tensor, setting: bool | None, widest: int, min_bytes: float) -> bool:
     """Whether a layer with chunking ``setting`` (True: always, False: never, None: auto) runs its chunked kernel on
-    ``x``. Auto: float32/float64 on the CPU, outside autocast and ``torch.compile`` (which fuses on its own); on GPUs
-    the fused library kernels win."""
+    ``x``, whose widest intermediate has ``widest`` elements.
+
+    Auto: float32/float64 on the CPU, outside autocast, ``torch.compile`` (which fuses on its own) and graph capture
+    (export, tracing), when that intermediate takes at least ``min_bytes``. On GPUs the fused library kernels win.
+    """
     if setting is not None:
         return setting
     return (
         x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
         and not torch.is_autocast_enabled("cpu")
-        and not torch.compiler.is_compiling()
+        and not (torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing())
+        and widest * x.element_size() >= min_bytes
     )
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from lit_vision.nn.chunked import chunking_applies
+from lit_vision.nn.chunked_mlp import TRAIN_MIN_BYTES as CHUNKED_MLP_TRAIN_MIN_BYTES
 from lit_vision.nn.chunked_mlp import chunked_mlp
 
 __all__ = [
@@ -142,8 +143,9 @@ class LayerScale(nn.Module):
 class Mlp(nn.Module):
     """Position-wise feed-forward: Linear -> GELU -> Dropout -> Linear -> Dropout (timm's names ``fc1``, ``fc2``).
 
-    Without dropout, on the CPU in float32 (``chunked`` None, the default, or True) it runs a chunk of tokens at a
-    time (``chunked_mlp``); ``chunked = False`` keeps the layer-by-layer path.
+    Without dropout, on the CPU in float32 (``chunked`` None, the default: for inference, and for training when the
+    hidden activation is large; True: always) it runs a chunk of tokens at a time (``chunked_mlp``); ``chunked =
+    False`` keeps the layer-by-layer path.
 
     Args:
         dim: input and output width.
@@ -162,6 +164,8 @@ class Mlp(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         dropout = self.training and self.drop1.p > 0
-        if not dropout and chunking_applies(x, self.chunked):
+        hidden = x.numel() // x.shape[-1] * self.fc1.out_features
+        min_bytes = CHUNKED_MLP_TRAIN_MIN_BYTES if torch.is_grad_enabled() else 0
+        if not dropout and chunking_applies(x, self.chunked, hidden, min_bytes):
             return chunked_mlp(x, self.fc1, self.fc2)
         return self.drop2(self.fc2(self.drop1(self.act(self.fc1(x)))))

@@ -8,6 +8,7 @@ pairs the shift brought together from distant image regions. Parameter names fol
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_vision.nn.chunked import chunking_applies
+from lit_vision.nn.chunked_attention import TRAIN_MIN_BYTES as CHUNKED_ATTENTION_TRAIN_MIN_BYTES
 from lit_vision.nn.chunked_attention import chunked_window_attention
 from lit_vision.nn.layers import DropPath, Mlp, pair
 
@@ -142,8 +144,9 @@ class PatchEmbed(nn.Module):
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside windows with a learned relative-position bias.
 
-    The bias (plus the shift mask, when given) is added to the logits. On the CPU in float32 (``chunked`` None, the
-    default, or True) projections and attention run a few images' windows at a time (``chunked_attention``); otherwise
+    The bias (plus the shift mask, when given) is added to the logits. While training on the CPU in float32 (``chunked``
+    None, the default: when q, k, v take 16 MB or more; True: always) projections and attention run a few images'
+    windows at a time (``chunked_attention``); otherwise
     ``fused_attn`` picks the kernel: True always ``F.scaled_dot_product_attention`` (bias as ``attn_mask``), False
     always the explicit softmax, None (default) SDPA except while training on CPU, where SDPA's fused kernel cannot
     return the bias gradient and its math fallback is slower than the explicit path. Attention weights
@@ -207,7 +210,8 @@ class WindowAttention(nn.Module):
         num_windows_total, num_tokens, channels = x.shape
         heads = self.num_heads
         dropout_p = self.attn_drop_p if self.training else 0.0
-        if not (need_weights or dropout_p) and chunking_applies(x, self.chunked):
+        min_bytes = CHUNKED_ATTENTION_TRAIN_MIN_BYTES if torch.is_grad_enabled() else math.inf
+        if not (need_weights or dropout_p) and chunking_applies(x, self.chunked, x.numel() * 3, min_bytes):
             mask = self.relative_position_bias(window)
             if shift_mask is not None:
                 mask = mask + shift_mask.unsqueeze(1)

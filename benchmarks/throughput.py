@@ -78,6 +78,14 @@ CASES: dict[str, Case] = {
             needs="lit_vision.nn.vit",
         ),
         Case(
+            "vit_b16",
+            "vit_base_patch16_224 @224",
+            _timm_model("vit_base_patch16_224"),
+            32,
+            224,
+            needs="lit_vision.nn.vit",
+        ),
+        Case(
             "vit_digits",
             "ViT dim 64 depth 4 heads 4 patch 4 avg-pool @16 (configs/vit.yaml)",
             _timm_class(

@@ -139,3 +139,11 @@ def test_attention_weights_and_dropout_take_the_explicit_path():
     torch.testing.assert_close(out, attention(x, None, mask))
     assert weights.shape == (8, 2, 4, 4)
     torch.testing.assert_close(weights.sum(-1), torch.ones(8, 2, 4))
+
+
+def test_second_derivatives_are_refused_not_wrong():
+    mlp = Mlp(4, 8)
+    x = torch.randn(3, 4, requires_grad=True)
+    (grad,) = torch.autograd.grad(chunked_mlp(x, mlp.fc1, mlp.fc2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        grad.sum().backward()

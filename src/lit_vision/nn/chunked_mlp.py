@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from lit_vision.nn.chunked import linear_into
 
@@ -41,6 +42,7 @@ class _ChunkedMlp(torch.autograd.Function):
         return out.view(*x.shape[:-1], -1)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         rows, hidden, fc1_weight, fc2_weight = ctx.saved_tensors
         shape, chunk = ctx.config

@@ -144,13 +144,13 @@ class PatchEmbed(nn.Module):
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside windows with a learned relative-position bias.
 
-    The bias (plus the shift mask, when given) is added to the logits. While training on the CPU in float32 (``chunked``
-    None, the default: when q, k, v take 16 MB or more; True: always) projections and attention run a few images'
-    windows at a time (``chunked_attention``); otherwise
-    ``fused_attn`` picks the kernel: True always ``F.scaled_dot_product_attention`` (bias as ``attn_mask``), False
-    always the explicit softmax, None (default) SDPA except while training on CPU, where SDPA's fused kernel cannot
-    return the bias gradient and its math fallback is slower than the explicit path. Attention weights
-    (``need_weights``) and attention dropout always take the explicit path.
+    The bias (plus the shift mask, when given) is added to the logits. While training on the CPU in float32
+    (``chunked`` None, the default: when q, k, v take 16 MB or more; True: always), projections and attention run a
+    few images' windows at a time (``chunked_attention``). Otherwise ``fused_attn`` picks the kernel: True always
+    ``F.scaled_dot_product_attention`` (bias as ``attn_mask``), False always the explicit softmax, None (default) SDPA
+    except while training on CPU, where SDPA's fused kernel cannot return the bias gradient and its math fallback is
+    slower than the explicit path. Attention weights (``need_weights``) and attention dropout always take the
+    explicit path.
 
     Args:
         dim: token width.
@@ -209,24 +209,20 @@ class WindowAttention(nn.Module):
         weights (B * num_windows, heads, N, N). ``shift_mask`` is (num_windows, N, N) or None."""
         num_windows_total, num_tokens, channels = x.shape
         heads = self.num_heads
-        dropout_p = self.attn_drop_p if self.training else 0.0
-        min_bytes = CHUNKED_ATTENTION_TRAIN_MIN_BYTES if torch.is_grad_enabled() else math.inf
-        if not (need_weights or dropout_p) and chunking_applies(x, self.chunked, x.numel() * 3, min_bytes):
-            mask = self.relative_position_bias(window)
-            if shift_mask is not None:
-                mask = mask + shift_mask.unsqueeze(1)
-            out = chunked_window_attention(x, self.qkv, self.proj, mask.to(x.dtype), heads, self.scale)
-            return self.proj_drop(out)
-        # q, k, v: (B*nW, heads, N, d) views of one projection; unbinding the "3" axis in place lets the backward pass
-        # stack the three gradients straight into the projection's (B*nW, N, 3, heads, d) layout (no permute copy)
-        qkv = self.qkv(x).view(num_windows_total, num_tokens, 3, heads, self.head_dim)
-        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
         # additive term of the logits: bias (heads, N, N), or bias + shift mask per window (nW, heads, N, N)
         mask = self.relative_position_bias(window)
         if shift_mask is not None:
             mask = mask + shift_mask.unsqueeze(1)
+        dropout_p = self.attn_drop_p if self.training else 0.0
+        min_bytes = CHUNKED_ATTENTION_TRAIN_MIN_BYTES if torch.is_grad_enabled() else math.inf
+        if not (need_weights or dropout_p) and chunking_applies(x, self.chunked, x.numel() * 3, min_bytes):
+            return self.proj_drop(chunked_window_attention(x, self.qkv, self.proj, mask.to(x.dtype), heads, self.scale))
+        # q, k, v: (B*nW, heads, N, d) views of one projection; unbinding the "3" axis in place lets the backward pass
+        # stack the three gradients straight into the projection's (B*nW, N, 3, heads, d) layout (no permute copy)
+        qkv = self.qkv(x).view(num_windows_total, num_tokens, 3, heads, self.head_dim)
+        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
         num_windows = mask.shape[0] if mask.ndim == 4 else 1
-        mask = mask.to(q.dtype)
+        mask = mask.to(q.dtype)  # under autocast q is in the low precision
         weights = None
         if need_weights or not self._use_sdpa(x):
             # logits viewed per image (B, nW, heads, N, N), so the per-window term broadcasts over the batch; the add is

@@ -214,11 +214,9 @@ class Runner:
 
 def layer_by_layer(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with the chunked CPU kernels off (``chunked = False`` on every layer that has them)."""
-    copy = copy_module.deepcopy(model)
-    for module in copy.modules():
-        if hasattr(module, "chunked"):
-            module.chunked = False
-    return copy
+    from lit_vision.nn.chunked import set_chunked
+
+    return set_chunked(copy_module.deepcopy(model), False)
 
 
 def measure(case: Case, models: dict[str, nn.Module], mode: str, args: argparse.Namespace) -> dict:

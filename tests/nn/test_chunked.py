@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lit_vision.nn.chunked import chunking_applies
+from lit_vision.nn.chunked import chunking_applies, set_chunked
 from lit_vision.nn.chunked_attention import chunked_window_attention
 from lit_vision.nn.chunked_mlp import chunked_mlp
 from lit_vision.nn.layers import Mlp
@@ -77,13 +77,6 @@ def test_mlp_equals_layer_by_layer_in_float64(rows):
     reference_grads = grads_of((mlp.fc2(F.gelu(mlp.fc1(x))) * target).sum(), tensors)
     for ours_grad, reference_grad in zip(ours_grads, reference_grads, strict=True):
         torch.testing.assert_close(ours_grad, reference_grad, rtol=0, atol=1e-11)
-
-
-def set_chunked(model: torch.nn.Module, setting: bool) -> torch.nn.Module:
-    for module in model.modules():
-        if hasattr(module, "chunked"):
-            module.chunked = setting
-    return model
 
 
 SWIN_SHIFTED = dict(img_size=28, patch_size=2, window_size=7, embed_dim=24, depths=(2, 2), num_heads=(2, 4))

@@ -1,12 +1,14 @@
-"""Shared pieces of the chunked CPU kernels (``chunked_attention``, ``chunked_mlp``): when they apply, and a linear
-layer written into rows of a preallocated buffer."""
+"""Shared pieces of the chunked CPU kernels (``chunked_attention``, ``chunked_mlp``): when they apply, the switch on a
+whole model, the row spans of the chunks, and a linear layer written into rows of a preallocated buffer."""
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from collections.abc import Iterator
 
-__all__ = ["chunking_applies", "linear_into"]
+import torch
+from torch import Tensor, nn
+
+__all__ = ["chunking_applies", "linear_into", "row_spans", "set_chunked"]
 
 
 def chunking_applies(x: Tensor, setting: bool | None, widest: int, min_bytes: float) -> bool:
@@ -32,3 +34,17 @@ def linear_into(x: Tensor, weight: Tensor, bias: Tensor | None, out: Tensor) -> 
     if bias is None:
         return torch.mm(x, weight.t(), out=out)
     return torch.addmm(bias, x, weight.t(), out=out)
+
+
+def row_spans(rows: int, chunk: int) -> Iterator[slice]:
+    """Slices of ``chunk`` consecutive rows covering ``rows`` (the last one may be shorter)."""
+    for start in range(0, rows, chunk):
+        yield slice(start, start + chunk)
+
+
+def set_chunked(model: nn.Module, setting: bool | None) -> nn.Module:
+    """Sets ``chunked`` (True: always, False: never, None: auto) on every layer of ``model`` that has the switch."""
+    for module in model.modules():
+        if hasattr(module, "chunked"):
+            module.chunked = setting
+    return model

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from lit_vision.nn.chunked import linear_into
+from lit_vision.nn.chunked import linear_into, row_spans
 
 __all__ = ["CHUNK_TOKENS", "TRAIN_MIN_BYTES", "chunked_window_attention"]
 
@@ -57,20 +57,19 @@ class _ChunkedWindowAttention(torch.autograd.Function):
         rows = x.reshape(windows * tokens, channels)
         qkv = rows.new_empty(windows * tokens, qkv_weight.shape[0])
         out = rows.new_empty(windows * tokens, proj_weight.shape[0])
-        for start in range(0, windows * tokens, chunk_windows * tokens):
-            span = slice(start, start + chunk_windows * tokens)
+        for span in row_spans(windows * tokens, chunk_windows * tokens):
             linear_into(rows[span], qkv_weight, qkv_bias, out=qkv[span])
             merged = _attend(qkv[span], mask4, heads, scale)[0]
             linear_into(merged, proj_weight, proj_bias, out=out[span])
         ctx.save_for_backward(rows, qkv, qkv_weight, proj_weight, mask4)
-        ctx.config = (x.shape, mask.shape, heads, scale, chunk_windows, qkv_bias is not None, proj_bias is not None)
+        ctx.config = (x.shape, mask.shape, heads, scale, chunk_windows)
         return out.view(windows, tokens, -1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         rows, qkv, qkv_weight, proj_weight, mask4 = ctx.saved_tensors
-        shape, mask_shape, heads, scale, chunk_windows, has_qkv_bias, has_proj_bias = ctx.config
+        shape, mask_shape, heads, scale, chunk_windows = ctx.config
         need_x, need_qkv_w, need_qkv_b, need_proj_w, need_proj_b, need_mask = ctx.needs_input_grad[:6]
         windows, tokens, channels = shape
         grad = grad.reshape(windows * tokens, -1)
@@ -80,8 +79,7 @@ class _ChunkedWindowAttention(torch.autograd.Function):
         grad_proj_w = torch.zeros_like(proj_weight) if need_proj_w else None
         grad_mask = torch.zeros_like(mask4) if need_mask else None
         head_dim = channels // heads
-        for start in range(0, windows * tokens, chunk_windows * tokens):
-            span = slice(start, start + chunk_windows * tokens)
+        for span in row_spans(windows * tokens, chunk_windows * tokens):
             merged, q, k, v, weights = _attend(qkv[span], mask4, heads, scale)
             grad_out = grad[span]
             if grad_proj_w is not None:
@@ -105,9 +103,9 @@ class _ChunkedWindowAttention(torch.autograd.Function):
         return (
             grad_x.view(shape) if grad_x is not None else None,
             grad_qkv_w,
-            grad_qkv_b if has_qkv_bias else None,
+            grad_qkv_b,
             grad_proj_w,
-            grad.sum(0) if need_proj_b and has_proj_bias else None,
+            grad.sum(0) if need_proj_b else None,
             grad_mask.view(mask_shape) if grad_mask is not None else None,
             None,
             None,

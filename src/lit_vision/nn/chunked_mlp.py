@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from lit_vision.nn.chunked import linear_into
+from lit_vision.nn.chunked import linear_into, row_spans
 
 __all__ = ["CHUNK_ROWS", "TRAIN_MIN_BYTES", "chunked_mlp"]
 
@@ -33,8 +33,7 @@ class _ChunkedMlp(torch.autograd.Function):
         rows = x.reshape(-1, x.shape[-1])
         hidden = rows.new_empty(rows.shape[0], fc1_weight.shape[0])
         out = rows.new_empty(rows.shape[0], fc2_weight.shape[0])
-        for start in range(0, rows.shape[0], chunk):
-            span = slice(start, start + chunk)
+        for span in row_spans(rows.shape[0], chunk):
             linear_into(rows[span], fc1_weight, fc1_bias, out=hidden[span])
             linear_into(F.gelu(hidden[span]), fc2_weight, fc2_bias, out=out[span])
         ctx.save_for_backward(rows, hidden, fc1_weight, fc2_weight)
@@ -52,8 +51,7 @@ class _ChunkedMlp(torch.autograd.Function):
         grad_w1 = torch.zeros_like(fc1_weight) if need_w1 else None
         grad_b1 = hidden.new_zeros(hidden.shape[1]) if need_b1 else None
         grad_w2 = torch.zeros_like(fc2_weight) if need_w2 else None
-        for start in range(0, rows.shape[0], chunk):
-            span = slice(start, start + chunk)
+        for span in row_spans(rows.shape[0], chunk):
             pre, grad_out = hidden[span], grad[span]
             if grad_w2 is not None:
                 grad_w2.addmm_(grad_out.t(), F.gelu(pre))
